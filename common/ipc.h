@@ -1,0 +1,57 @@
+/*
+ * ipc.h: messages between SecureChat processes over SOCK_SEQPACKET.
+ *
+ * Every message is one datagram: a fixed header followed by at most
+ * IPC_MAX_BODY bytes of body.  SOCK_SEQPACKET keeps the boundaries, so a
+ * receiver sees exactly one message per recv and can check that the
+ * header's length matches what arrived; a truncated datagram is an error,
+ * never silently cut.  At most one descriptor travels with a message
+ * (SCM_RIGHTS).  Bodies are built and parsed with buf.h.
+ *
+ * The message types of each boundary live in that daemon's header
+ * (keyd/keyd.h, authd/authd.h, securechatd/securechatd.h).
+ */
+#ifndef SC_IPC_H
+#define SC_IPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define IPC_VERSION	1
+#define IPC_MAX_BODY	(32 * 1024)
+
+/* Fixed descriptors of a re-executed child (closefrom() above them). */
+#define IPC_CTL_FD	3	/* keyd/authd: control channel to the master */
+
+struct ipc_hdr {
+	uint8_t		version;	/* IPC_VERSION */
+	uint8_t		flags;		/* 0 */
+	uint16_t	type;
+	uint32_t	id;		/* request id, echoed in the reply */
+	uint32_t	len;		/* body bytes that follow */
+};
+
+struct ipc_msg {
+	struct ipc_hdr	hdr;
+	uint8_t		body[IPC_MAX_BODY];
+	size_t		len;
+	int		fd;		/* received descriptor or -1 */
+};
+
+/* Create a SOCK_SEQPACKET pair with close-on-exec set on both ends. */
+int	ipc_socketpair(int sv[2]);
+int	ipc_send(int sock, uint16_t type, uint32_t id, const void *, size_t);
+/* As ipc_send, also passing passfd (not closed here). */
+int	ipc_send_fd(int sock, uint16_t type, uint32_t id, const void *, size_t,
+	    int passfd);
+/*
+ * Receive one message.  Returns 1 on a message, 0 when the peer closed,
+ * -1 on error or a malformed message (wrong version, truncated, length
+ * mismatch, unexpected descriptor when fd_ok is 0).  m->fd is -1 unless a
+ * descriptor arrived and fd_ok was set.
+ */
+int	ipc_recv(int sock, struct ipc_msg *m, int fd_ok);
+/* Wipe a message that may have carried a secret. */
+void	ipc_msg_clear(struct ipc_msg *);
+
+#endif
