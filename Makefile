@@ -17,6 +17,8 @@ TMPFILESDIR?= /usr/lib/tmpfiles.d
 DESTDIR    ?=
 
 CC         ?= cc
+V          ?= 0
+Q           = $(if $(filter 1,$(V)),,@)
 PKG_CONFIG ?= pkg-config
 PKGS        = libcrypto mysqlclient libbsd-overlay libsystemd libseccomp jansson
 
@@ -29,7 +31,7 @@ OPT    = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
          -fno-sanitize-recover=undefined
 HARDEN = -fstack-protector-strong -fPIE
 SANLD  = -fsanitize=address,undefined
-BUILD  := $(BUILD)-san
+override BUILD := $(BUILD)-san
 endif
 
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
@@ -81,7 +83,8 @@ $(foreach p,$(BUILT_PROGRAMS),$(eval $(call program_rule,$(p))))
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	@echo "CC $<"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(COMMON_LIB): $(COMMON_OBJ)
 	@mkdir -p $(@D)

@@ -1,0 +1,10 @@
+/*
+ * sc-admin.h: the administration tool's subcommands.  Each NAME_main()
+ * receives argv starting at its own name ("pki", "db", ...).
+ */
+#ifndef SC_ADMIN_H
+#define SC_ADMIN_H
+
+int	pki_main(int argc, char **argv);
+
+#endif
