@@ -77,7 +77,8 @@ $(1)_SRC := $$(wildcard $$($(1)_DIR)/*.c)
 $(1)_OBJ := $$($(1)_SRC:%.c=$$(BUILD)/obj/%.o)
 $$(BUILD)/bin/$(1): $$($(1)_OBJ) $$(COMMON_LIB)
 	@mkdir -p $$(@D)
-	$$(CC) $$(CFLAGS) $$(LDFLAGS) -o $$@ $$($(1)_OBJ) $$(COMMON_LIB) $$(LDLIBS)
+	@echo "LD $$@"
+	$$(Q)$$(CC) $$(CFLAGS) $$(LDFLAGS) -o $$@ $$($(1)_OBJ) $$(COMMON_LIB) $$(LDLIBS)
 endef
 $(foreach p,$(BUILT_PROGRAMS),$(eval $(call program_rule,$(p))))
 
@@ -88,17 +89,20 @@ $(BUILD)/obj/%.o: %.c
 
 $(COMMON_LIB): $(COMMON_OBJ)
 	@mkdir -p $(@D)
-	rm -f $@
-	$(AR) rcs $@ $^
+	@rm -f $@
+	@echo "AR $@"
+	$(Q)$(AR) rcs $@ $^
 
 $(TESTLIB): $(TESTLIB_OBJ)
 	@mkdir -p $(@D)
-	rm -f $@
-	$(AR) rcs $@ $^
+	@rm -f $@
+	@echo "AR $@"
+	$(Q)$(AR) rcs $@ $^
 
 $(BUILD)/tests/%: tests/%.c $(TESTLIB) $(COMMON_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -Itests/lib $(CFLAGS) $(LDFLAGS) -o $@ $< \
+	@echo "CCLD $@"
+	$(Q)$(CC) $(CPPFLAGS) -Itests/lib $(CFLAGS) $(LDFLAGS) -o $@ $< \
 	    $(TESTLIB) $(COMMON_LIB) $(LDLIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
 test-bins: $(BINS) $(TEST_BINS)
@@ -110,7 +114,7 @@ check: deps
 	BUILD=$(BUILD) sh tests/run.sh $(TEST_BINS)
 
 demo: deps all
-	BUILD=$(BUILD) sh tests/demo.sh
+	BUILD=$(BUILD) bash tests/demo.sh
 
 bench: deps all
 	BUILD=$(BUILD) sh tests/bench/run.sh

@@ -18,6 +18,7 @@
 
 static int	 log_stderr = 1;
 static int	 log_verbose;
+static int	 log_facility = LOG_DAEMON;
 static const char *log_procname = "securechat";
 
 void
@@ -25,8 +26,10 @@ log_init(int to_stderr, int verbose, int facility)
 {
 	log_stderr = to_stderr;
 	log_verbose = verbose;
+	if (facility != 0)
+		log_facility = facility;
 	if (!log_stderr)
-		openlog(log_procname, LOG_PID | LOG_NDELAY, facility);
+		openlog(log_procname, LOG_PID | LOG_NDELAY, log_facility);
 	tzset();
 }
 
@@ -37,7 +40,7 @@ log_procinit(const char *procname)
 		log_procname = procname;
 	if (!log_stderr) {
 		closelog();
-		openlog(log_procname, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+		openlog(log_procname, LOG_PID | LOG_NDELAY, log_facility);
 	}
 }
 

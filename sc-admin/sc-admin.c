@@ -15,7 +15,10 @@ static const struct subcommand {
 	int		(*main)(int, char **);
 	const char	*help;
 } subcommands[] = {	/* sorted by name */
+	{ "db", db_main, "database schema: init, status" },
 	{ "pki", pki_main, "certificate authority: init-ca, issue, inspect, verify, revoke, crl" },
+	{ "receipt", receipt_main, "session receipts: verify a receipt against its transcript" },
+	{ "user", user_main, "accounts: list, disable, enable, delete, import-legacy, add-cert" },
 };
 
 static void

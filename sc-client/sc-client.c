@@ -1,0 +1,397 @@
+/*
+ * sc-client.c: the SecureChat client, a terminal front end over the
+ * protocol engine in common/csession.c.
+ *
+ *	sc-client [options] register --username U --email E
+ *	sc-client [options] login --username U
+ *
+ * Options come from the command line, else from the config file
+ * (~/.config/securechat/client.conf, "key = value" lines).  The password
+ * is read from the terminal without echo, or as the first line of
+ * standard input with --password-stdin; it is never an argument.
+ */
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "csession.h"
+#include "log.h"
+#include "proto.h"
+
+#define CLIENT_CONF_MAX	(64 * 1024)
+#define LINE_MAX_BYTES	(SC_MAX_TEXT + 2)
+
+struct client_conf {
+	char	*server;	/* host[:port] or [v6]:port */
+	char	*ca, *crl, *cert, *key, *server_name, *state_dir;
+};
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: sc-client [-v] [-c file] [-s host[:port]] [--ca file] [--crl file]\n"
+	    "                 [--cert file] [--key file] [--name server-name]\n"
+	    "                 [--dir state-dir] [--password-stdin]\n"
+	    "                 register --username name --email address\n"
+	    "       sc-client [options] login --username name\n");
+	exit(2);
+}
+
+static char *
+xstrdup(const char *s)
+{
+	char *p = strdup(s);
+
+	if (p == NULL)
+		fatal("strdup");
+	return p;
+}
+
+/* Fill only what the command line left empty. */
+static void
+load_conf(const char *path, int explicit, struct client_conf *c)
+{
+	static const struct {
+		const char	*name;
+		size_t		 off;
+	} keys[] = {	/* sorted */
+		{ "ca", offsetof(struct client_conf, ca) },
+		{ "cert", offsetof(struct client_conf, cert) },
+		{ "crl", offsetof(struct client_conf, crl) },
+		{ "key", offsetof(struct client_conf, key) },
+		{ "server", offsetof(struct client_conf, server) },
+		{ "server_name", offsetof(struct client_conf, server_name) },
+		{ "state_dir", offsetof(struct client_conf, state_dir) },
+	};
+	char line[2048], *k, *v, *e;
+	FILE *f;
+	int lineno = 0;
+	size_t i;
+
+	if ((f = fopen(path, "re")) == NULL) {
+		if (explicit || errno != ENOENT)
+			fatal("%s", path);
+		return;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		lineno++;
+		if (strchr(line, '\n') == NULL && !feof(f))
+			fatalx("%s:%d: line too long", path, lineno);
+		line[strcspn(line, "\r\n")] = '\0';
+		for (k = line; isspace((unsigned char)*k); k++)
+			;
+		if (*k == '#' || *k == '\0')
+			continue;
+		if ((v = strchr(k, '=')) == NULL)
+			fatalx("%s:%d: expected key = value", path, lineno);
+		*v++ = '\0';
+		for (e = v - 2; e >= k && isspace((unsigned char)*e); e--)
+			*e = '\0';
+		while (isspace((unsigned char)*v))
+			v++;
+		for (e = v + strlen(v) - 1; e >= v && isspace((unsigned char)*e); e--)
+			*e = '\0';
+		for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+			if (strcmp(k, keys[i].name) == 0)
+				break;
+		if (i == sizeof(keys) / sizeof(keys[0]))
+			fatalx("%s:%d: unknown keyword '%s'", path, lineno, k);
+		{
+			char **slot = (char **)((char *)c + keys[i].off);
+
+			if (*slot == NULL)
+				*slot = xstrdup(v);
+		}
+	}
+	fclose(f);
+}
+
+/* "host", "host:port", "[v6]:port", "v6" (more than one ':'). */
+static void
+split_server(const char *s, char **host, char **port)
+{
+	const char *p;
+
+	if (s[0] == '[') {
+		if ((p = strchr(s, ']')) == NULL)
+			fatalx("server %s: missing ']'", s);
+		*host = strndup(s + 1, (size_t)(p - s - 1));
+		*port = xstrdup(p[1] == ':' ? p + 2 : "9000");
+	} else if ((p = strchr(s, ':')) != NULL && strchr(p + 1, ':') == NULL) {
+		*host = strndup(s, (size_t)(p - s));
+		*port = xstrdup(p + 1);
+	} else {
+		*host = xstrdup(s);
+		*port = xstrdup("9000");
+	}
+	if (*host == NULL)
+		fatal("strndup");
+}
+
+/* Read the password without echo from the terminal. */
+static char *
+read_password(int from_stdin)
+{
+	struct termios old, noecho;
+	char *buf;
+	size_t cap = SC_MAX_PASSWORD + 2, len;
+	FILE *in;
+	int fd = -1, restore = 0;
+
+	if ((buf = calloc(1, cap)) == NULL)
+		fatal("calloc");
+	if (from_stdin) {
+		in = stdin;
+	} else {
+		if ((fd = open("/dev/tty", O_RDWR | O_CLOEXEC)) == -1)
+			fatalx("no terminal to read the password from; "
+			    "use --password-stdin");
+		if ((in = fdopen(fd, "r+")) == NULL)
+			fatal("fdopen");
+		fprintf(in, "Password: ");
+		fflush(in);
+		if (tcgetattr(fd, &old) == 0) {
+			noecho = old;
+			noecho.c_lflag &= ~(tcflag_t)ECHO;
+			if (tcsetattr(fd, TCSAFLUSH, &noecho) == 0)
+				restore = 1;
+		}
+	}
+	if (fgets(buf, (int)cap, in) == NULL)
+		buf[0] = '\0';
+	if (restore) {
+		(void)tcsetattr(fd, TCSAFLUSH, &old);
+		fprintf(in, "\n");
+	}
+	if (!from_stdin)
+		fclose(in);
+	len = strcspn(buf, "\r\n");
+	if (len == cap - 1)
+		fatalx("password longer than %d bytes", SC_MAX_PASSWORD);
+	buf[len] = '\0';
+	return buf;
+}
+
+static void
+make_dir(const char *path)
+{
+	char tmp[PATH_MAX], *p;
+
+	if (strlcpy(tmp, path, sizeof(tmp)) >= sizeof(tmp))
+		fatalx("%s: path too long", path);
+	for (p = tmp + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0700) == -1 && errno != EEXIST)
+			fatal("mkdir %s", tmp);
+		*p = '/';
+	}
+	if (mkdir(tmp, 0700) == -1 && errno != EEXIST)
+		fatal("mkdir %s", tmp);
+}
+
+static void
+report(const char *what, const struct csession_err *e)
+{
+	if (e->remote)
+		fprintf(stderr, "sc-client: %s: server refused: %s (%s)\n",
+		    what, e->reason, sc_err_name(e->code));
+	else
+		fprintf(stderr, "sc-client: %s: %s (%s)\n", what, e->reason,
+		    sc_err_name(e->code));
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "ca", required_argument, NULL, 'A' },
+		{ "cert", required_argument, NULL, 'C' },
+		{ "crl", required_argument, NULL, 'R' },
+		{ "dir", required_argument, NULL, 'D' },
+		{ "email", required_argument, NULL, 'e' },
+		{ "key", required_argument, NULL, 'K' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "password-stdin", no_argument, NULL, 'P' },
+		{ "server", required_argument, NULL, 's' },
+		{ "username", required_argument, NULL, 'u' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct client_conf conf = { 0 };
+	struct csession_opts o;
+	struct csession_err err;
+	struct csession *cs;
+	char *confpath = NULL, *user = NULL, *email = NULL, *pass, *host, *port;
+	char *line, reply[SC_MAX_TEXT + 1], base[PATH_MAX], tpath[PATH_MAX];
+	char rmine[PATH_MAX], rtheirs[PATH_MAX], stamp[32], defconf[PATH_MAX];
+	const char *home = getenv("HOME"), *cmd;
+	int ch, verbose = 0, pw_stdin = 0, interactive, rc = 0;
+	size_t n;
+	time_t now;
+	struct tm tm;
+
+	log_init(1, 0, 0);
+	log_procinit("sc-client");
+	signal(SIGPIPE, SIG_IGN);
+	while ((ch = getopt_long(argc, argv, "c:s:v", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'A': conf.ca = xstrdup(optarg); break;
+		case 'C': conf.cert = xstrdup(optarg); break;
+		case 'R': conf.crl = xstrdup(optarg); break;
+		case 'D': conf.state_dir = xstrdup(optarg); break;
+		case 'K': conf.key = xstrdup(optarg); break;
+		case 'n': conf.server_name = xstrdup(optarg); break;
+		case 'P': pw_stdin = 1; break;
+		case 'c': confpath = optarg; break;
+		case 'e': email = optarg; break;
+		case 's': conf.server = xstrdup(optarg); break;
+		case 'u': user = optarg; break;
+		case 'v': verbose++; break;
+		default: usage();
+		}
+	}
+	log_setverbose(verbose);
+	if (optind >= argc)
+		usage();
+	cmd = argv[optind];
+	if (strcmp(cmd, "register") != 0 && strcmp(cmd, "login") != 0)
+		usage();
+	if (optind + 1 != argc)
+		usage();
+	if (user == NULL)
+		fatalx("%s: --username is required", cmd);
+	if (strcmp(cmd, "register") == 0 && email == NULL)
+		fatalx("register: --email is required");
+	if (confpath == NULL && home != NULL) {
+		snprintf(defconf, sizeof(defconf),
+		    "%s/.config/securechat/client.conf", home);
+		load_conf(defconf, 0, &conf);
+	} else if (confpath != NULL)
+		load_conf(confpath, 1, &conf);
+	if (conf.server == NULL || conf.ca == NULL || conf.cert == NULL ||
+	    conf.key == NULL)
+		fatalx("need server, ca, cert and key (options or %s)",
+		    "~/.config/securechat/client.conf");
+	if (conf.state_dir == NULL) {
+		if (home == NULL)
+			fatalx("no --dir and no $HOME for the transcripts");
+		snprintf(base, sizeof(base), "%s/.local/share/securechat", home);
+		conf.state_dir = xstrdup(base);
+	}
+	make_dir(conf.state_dir);
+	split_server(conf.server, &host, &port);
+
+	pass = read_password(pw_stdin);
+
+	now = time(NULL);
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(base, sizeof(base), "%s/%s-%s-%ld", conf.state_dir, stamp,
+	    user, (long)getpid());
+	if ((size_t)snprintf(tpath, sizeof(tpath), "%s.transcript", base) >=
+	    sizeof(tpath) || (size_t)snprintf(rmine, sizeof(rmine),
+	    "%s.client-receipt.json", base) >= sizeof(rmine) ||
+	    (size_t)snprintf(rtheirs, sizeof(rtheirs), "%s.server-receipt.json",
+	    base) >= sizeof(rtheirs))
+		fatalx("%s: path too long", conf.state_dir);
+
+	memset(&o, 0, sizeof(o));
+	o.host = host;
+	o.port = port;
+	o.ca = conf.ca;
+	o.crl = conf.crl;
+	o.cert = conf.cert;
+	o.key = conf.key;
+	o.server_name = conf.server_name;
+	o.transcript = tpath;
+	if ((cs = csession_open(&o, &err)) == NULL) {
+		freezero(pass, SC_MAX_PASSWORD + 2);
+		report("connect", &err);
+		return 1;
+	}
+	if (strcmp(cmd, "register") == 0)
+		rc = csession_register(cs, user, email, pass);
+	else
+		rc = csession_login(cs, user, pass);
+	freezero(pass, SC_MAX_PASSWORD + 2);
+	if (rc == -1) {
+		report(cmd, &cs->err);
+		csession_free(cs);
+		return 1;
+	}
+	printf("%s as %s (account %llu); server certificate SHA-256 ",
+	    strcmp(cmd, "register") == 0 ? "Registered and logged in" :
+	    "Logged in", cs->username, (unsigned long long)cs->account_id);
+	for (n = 0; n < SC_SHA256_LEN; n++)
+		printf("%02x", cs->peer_fp[n]);
+	printf("\n");
+
+	interactive = isatty(STDIN_FILENO);
+	if ((line = malloc(LINE_MAX_BYTES + 1)) == NULL)
+		fatal("malloc");
+	for (;;) {
+		if (interactive) {
+			printf("msg> ");
+			fflush(stdout);
+		}
+		if (fgets(line, LINE_MAX_BYTES + 1, stdin) == NULL)
+			break;
+		if (strchr(line, '\n') == NULL && !feof(stdin)) {
+			int c;
+
+			while ((c = getchar()) != EOF && c != '\n')
+				;
+			fprintf(stderr, "sc-client: message longer than %d "
+			    "bytes, not sent\n", SC_MAX_TEXT);
+			continue;
+		}
+		line[strcspn(line, "\r\n")] = '\0';
+		if (line[0] == '\0')
+			continue;
+		if (strcmp(line, "/exit") == 0 || strcmp(line, "/quit") == 0)
+			break;
+		if (csession_send_chat(cs, line, strlen(line)) == -1) {
+			report("send", &cs->err);
+			if (cs->state == CS_CLOSED) {
+				rc = 1;
+				goto done;
+			}
+			continue;
+		}
+		if (csession_recv_chat(cs, 30000, reply, sizeof(reply),
+		    &n) == -1) {
+			report("receive", &cs->err);
+			rc = 1;
+			goto done;
+		}
+		printf("Server> %s\n", reply);
+		fflush(stdout);
+	}
+	if (csession_close(cs, rmine, rtheirs) == -1) {
+		report("close", &cs->err);
+		rc = 1;
+		goto done;
+	}
+	printf("Session closed. Receipts exchanged and verified.\n"
+	    "  transcript:     %s\n  your receipt:   %s\n"
+	    "  server receipt: %s\n", tpath, rmine, rtheirs);
+ done:
+	free(line);
+	csession_free(cs);
+	return rc;
+}

@@ -1,0 +1,1434 @@
+/*
+ * master.c: the securechatd master process.  It runs as root and does
+ * only what needs root or a global view: listen, start and supervise keyd
+ * and authd, count and limit connections, fork and re-execute one worker
+ * per connection with its descriptors in place, and write the audit log.
+ * It never parses a byte of the client protocol: a refused connection gets
+ * one ERROR frame, written before any byte is read.
+ *
+ * Signals only set flags; the loop blocks them except inside ppoll(), so
+ * a signal can never slip in between the flag check and the wait.
+ */
+#include "securechatd.h"
+
+#include <sys/queue.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "audit.h"
+#include "authd/authd.h"
+#include "buf.h"
+#include "ipc.h"
+#include "keyd/keyd.h"
+#include "log.h"
+#include "proto.h"
+#include "transcript.h"
+#include "util.h"
+
+#define LISTEN_BACKLOG		128
+#define MAX_LISTEN_FDS		(2 * SC_MAX_LISTEN)	/* v4 and v6 for "*" */
+#define ACCEPT_BURST		16	/* accepts per listener per wake-up */
+#define ACCEPT_PAUSE_S		1	/* after EMFILE/ENFILE */
+#define HANDSHAKE_GRACE_S	5	/* the worker times out first */
+#define TERM_GRACE_S		3	/* SIGTERM -> SIGKILL */
+#define HELPER_BACKOFF_MAX_S	60
+#define HELPER_STABLE_S		60	/* ran this long: reset the backoff */
+#define REFUSE_TIMEOUT_MS	100
+#define SELF_EXE		"/proc/self/exe"
+
+enum phase {
+	PH_RUN,		/* accepting */
+	PH_DRAIN,	/* SIGTERM: not accepting, sessions may finish */
+	PH_TERM,	/* sessions were sent SIGTERM */
+	PH_KILL,	/* sessions were sent SIGKILL */
+	PH_HELPERS,	/* sessions gone; stopping keyd and authd */
+};
+
+struct helper {
+	const char	*name;		/* "keyd", "authd" */
+	uint16_t	 msg_new;	/* *_CTL_NEW_CHANNEL */
+	uint16_t	 msg_kill;	/* *_CTL_KILL_WORKER */
+	pid_t		 pid;		/* 0: not running */
+	int		 ctl;		/* our end of its channel, or -1 */
+	unsigned int	 failures;	/* quick deaths in a row */
+	time_t		 started;
+	time_t		 restart_at;	/* when pid is 0 */
+	int		 restart_now;	/* stopped on purpose (reload) */
+};
+
+struct session {
+	TAILQ_ENTRY(session) entry;
+	pid_t		 pid;
+	uint64_t	 serial;
+	int		 ctl;		/* -1 once the worker closed it */
+	enum worker_state state;
+	int		 af;		/* per-source limit compares these */
+	uint8_t		 src[16];
+	char		 addr[SC_ADDR_MAX];
+	char		 user[SC_USER_MAX + 1];
+	char		 tname[64];	/* transcript file name without .log */
+	unsigned int	 receipts;	/* 1 << role of those saved */
+	time_t		 started;
+	const char	*killed;	/* why we killed it, or NULL */
+};
+TAILQ_HEAD(session_list, session);
+
+static struct sc_config	*conf;
+static char		*conftext;
+static size_t		 conftextlen;
+
+static int		 listen_fds[MAX_LISTEN_FDS];
+static unsigned int	 nlisten_fds;
+static int		 socket_activated;
+static time_t		 accept_paused_until;
+
+static struct helper	 keyd = { "keyd", KEYD_CTL_NEW_CHANNEL,
+			    KEYD_CTL_KILL_WORKER, 0, -1, 0, 0, 0, 0 };
+static struct helper	 authd = { "authd", AUTHD_CTL_NEW_CHANNEL,
+			    AUTHD_CTL_KILL_WORKER, 0, -1, 0, 0, 0, 0 };
+
+static struct session_list sessions = TAILQ_HEAD_INITIALIZER(sessions);
+static unsigned int	 nsessions, nunauth;
+static uint64_t		 next_serial;
+
+static enum phase	 phase = PH_RUN;
+static time_t		 phase_deadline;
+
+static volatile sig_atomic_t got_sigchld, got_sighup, got_sigterm;
+
+static uint64_t		 watchdog_usec;
+static struct timespec	 watchdog_last;
+static unsigned int	 status_sessions = ~0U, status_unauth = ~0U;
+
+static struct ipc_msg	 msg;	/* 32 KiB receive buffer, reused */
+
+static time_t
+mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+static void
+master_sig(int sig)
+{
+	switch (sig) {
+	case SIGCHLD:
+		got_sigchld = 1;
+		break;
+	case SIGHUP:
+		got_sighup = 1;
+		break;
+	case SIGINT:
+	case SIGTERM:
+		got_sigterm++;
+		break;
+	}
+}
+
+static const int handled_signals[] = { SIGCHLD, SIGHUP, SIGINT, SIGTERM };
+#define NHANDLED	(sizeof(handled_signals) / sizeof(handled_signals[0]))
+
+static void
+signals_setup(void)
+{
+	struct sigaction sa;
+	sigset_t block;
+	size_t i;
+
+	sigemptyset(&block);
+	for (i = 0; i < NHANDLED; i++)
+		sigaddset(&block, handled_signals[i]);
+	if (sigprocmask(SIG_BLOCK, &block, NULL) == -1)
+		fatal("sigprocmask");
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = master_sig;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	for (i = 0; i < NHANDLED; i++)
+		if (sigaction(handled_signals[i], &sa, NULL) == -1)
+			fatal("sigaction");
+	/* A client gone before its ERROR frame must not kill the master. */
+	sa.sa_handler = SIG_IGN;
+	if (sigaction(SIGPIPE, &sa, NULL) == -1)
+		fatal("sigaction SIGPIPE");
+}
+
+/* In a child between fork and exec: default dispositions, nothing masked. */
+static void
+signals_child(void)
+{
+	struct sigaction sa;
+	sigset_t none;
+	size_t i;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < NHANDLED; i++)
+		(void)sigaction(handled_signals[i], &sa, NULL);
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static void
+status_exit(int status, char *buf, size_t len)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, len, "exit %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, len, "signal %d%s", WTERMSIG(status),
+		    WCOREDUMP(status) ? " (core dumped)" : "");
+	else
+		snprintf(buf, len, "status 0x%x", (unsigned)status);
+}
+
+/* ---- systemd ---- */
+
+static void
+notify_status(int force)
+{
+	char title[96];
+
+	if (!force && nsessions == status_sessions && nunauth == status_unauth)
+		return;
+	status_sessions = nsessions;
+	status_unauth = nunauth;
+	(void)sd_notifyf(0, "STATUS=%u session%s (%u unauthenticated)%s",
+	    nsessions, nsessions == 1 ? "" : "s", nunauth,
+	    phase == PH_RUN ? "" : ", shutting down");
+	snprintf(title, sizeof(title), "master [%u sessions, %u "
+	    "unauthenticated]%s", nsessions, nunauth,
+	    phase == PH_RUN ? "" : " shutting down");
+	setproctitle("%s", title);
+}
+
+static void
+watchdog_tick(void)
+{
+	struct timespec now;
+	uint64_t elapsed;
+
+	if (watchdog_usec == 0)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	elapsed = (uint64_t)(now.tv_sec - watchdog_last.tv_sec) * 1000000 +
+	    (uint64_t)((now.tv_nsec - watchdog_last.tv_nsec) / 1000);
+	if (elapsed >= watchdog_usec / 2) {
+		(void)sd_notify(0, "WATCHDOG=1");
+		watchdog_last = now;
+	}
+}
+
+/* ---- listening sockets ---- */
+
+static void
+fd_nonblock_cloexec(int fd)
+{
+	int fl;
+
+	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1 ||
+	    (fl = fcntl(fd, F_GETFD)) == -1 ||
+	    fcntl(fd, F_SETFD, fl | FD_CLOEXEC) == -1)
+		fatal("fcntl %d", fd);
+}
+
+static void
+listen_one(const struct sc_listen *l)
+{
+	struct addrinfo hints, *res, *ai;
+	int fd, on = 1, rc, bound = 0;
+	const char *shown = l->host[0] != '\0' ? l->host : "*";
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
+	if ((rc = getaddrinfo(l->host[0] != '\0' ? l->host : NULL, l->port,
+	    &hints, &res)) != 0)
+		fatalx("listen %s:%s: %s", shown, l->port, gai_strerror(rc));
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if (nlisten_fds >= MAX_LISTEN_FDS)
+			fatalx("listen: too many sockets");
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd == -1) {
+			/* A host without IPv6 still serves "*" over IPv4. */
+			if (l->host[0] == '\0' && errno == EAFNOSUPPORT)
+				continue;
+			fatal("listen %s:%s: socket", shown, l->port);
+		}
+		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on,
+		    sizeof(on)) == -1)
+			fatal("setsockopt SO_REUSEADDR");
+		/* "*" opens one socket per family; keep them apart. */
+		if (ai->ai_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+		    IPV6_V6ONLY, &on, sizeof(on)) == -1)
+			fatal("setsockopt IPV6_V6ONLY");
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1)
+			fatal("listen %s:%s: bind", shown, l->port);
+		if (listen(fd, LISTEN_BACKLOG) == -1)
+			fatal("listen %s:%s", shown, l->port);
+		listen_fds[nlisten_fds++] = fd;
+		bound++;
+	}
+	freeaddrinfo(res);
+	if (bound == 0)
+		fatalx("listen %s:%s: no usable address", shown, l->port);
+	log_info("listening on %s:%s", shown, l->port);
+}
+
+static void
+listeners_open(void)
+{
+	unsigned int i;
+	int n, fd;
+
+	/* unset_environment: workers must not think they are activated. */
+	if ((n = sd_listen_fds(1)) < 0)
+		fatalx("sd_listen_fds: %s", strerror(-n));
+	if (n > 0) {
+		if (n > MAX_LISTEN_FDS)
+			fatalx("socket activation: %d sockets, at most %d", n,
+			    MAX_LISTEN_FDS);
+		for (i = 0; i < (unsigned int)n; i++) {
+			fd = SD_LISTEN_FDS_START + (int)i;
+			/* Clients are counted and named by IP address. */
+			if (sd_is_socket(fd, AF_INET, SOCK_STREAM, 1) <= 0 &&
+			    sd_is_socket(fd, AF_INET6, SOCK_STREAM, 1) <= 0)
+				fatalx("socket activation: descriptor %d is "
+				    "not a listening TCP socket", fd);
+			fd_nonblock_cloexec(fd);
+			listen_fds[nlisten_fds++] = fd;
+		}
+		socket_activated = 1;
+		log_info("using %d socket(s) from systemd; \"listen\" lines "
+		    "are ignored", n);
+		return;
+	}
+	for (i = 0; i < conf->nlisten; i++)
+		listen_one(&conf->listen[i]);
+}
+
+static void
+listeners_close(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < nlisten_fds; i++)
+		close(listen_fds[i]);
+	nlisten_fds = 0;
+}
+
+/* ---- child processes ---- */
+
+/*
+ * In the child: put fds[i] on descriptor first + i, close everything
+ * above, and exec.  Sources are first moved above the target range so
+ * that no dup2 overwrites a source still to be moved.
+ */
+static void __attribute__((noreturn))
+child_exec(const int *fds, int nfds, int first, const char *path,
+    char *const argv[])
+{
+	int high[8], i;
+
+	signals_child();
+	/* Only the master talks to systemd (NotifyAccess=main). */
+	(void)unsetenv("NOTIFY_SOCKET");
+	(void)unsetenv("WATCHDOG_USEC");
+	(void)unsetenv("WATCHDOG_PID");
+	if (nfds > (int)(sizeof(high) / sizeof(high[0])))
+		_exit(127);
+	for (i = 0; i < nfds; i++)
+		if ((high[i] = fcntl(fds[i], F_DUPFD_CLOEXEC,
+		    first + nfds)) == -1) {
+			log_warn("child: F_DUPFD");
+			_exit(127);
+		}
+	for (i = 0; i < nfds; i++)
+		if (dup2(high[i], first + i) == -1) {	/* clears CLOEXEC */
+			log_warn("child: dup2");
+			_exit(127);
+		}
+	closefrom(first + nfds);
+	execv(path, argv);
+	log_warn("exec %s", path);
+	_exit(127);
+}
+
+static void
+argv_add(char **argv, size_t *n, size_t max, const char *s)
+{
+	if (*n + 1 >= max)
+		fatalx("argv overflow");
+	argv[(*n)++] = (char *)(uintptr_t)s;
+	argv[*n] = NULL;
+}
+
+static void
+argv_verbose(char **argv, size_t *n, size_t max)
+{
+	int i;
+
+	if (conf->foreground)
+		argv_add(argv, n, max, "-d");
+	for (i = 0; i < conf->verbose; i++)
+		argv_add(argv, n, max, "-v");
+}
+
+static int
+helper_start(struct helper *h)
+{
+	char path[SC_PATH_MAX], nlog2[12], r[12], p[12], fail[12], win[12];
+	char *argv[32];
+	size_t n = 0;
+	int sv[2];
+	pid_t pid;
+
+	conf_helper_path(conf, h->name, path, sizeof(path));
+	if (access(path, X_OK) == -1) {
+		log_warn("%s program %s", h->name, path);
+		return -1;
+	}
+	argv_add(argv, &n, 32, h->name);
+	if (h == &keyd) {
+		argv_add(argv, &n, 32, "-k");
+		argv_add(argv, &n, 32, conf->key);
+		argv_add(argv, &n, 32, "-c");
+		argv_add(argv, &n, 32, conf->cert);
+		argv_add(argv, &n, 32, "-u");
+		argv_add(argv, &n, 32, conf->keyd_user);
+	} else {
+		snprintf(nlog2, sizeof(nlog2), "%u", conf->scrypt_n_log2);
+		snprintf(r, sizeof(r), "%u", conf->scrypt_r);
+		snprintf(p, sizeof(p), "%u", conf->scrypt_p);
+		snprintf(fail, sizeof(fail), "%u", conf->auth_max_failures);
+		snprintf(win, sizeof(win), "%u", conf->auth_failure_window);
+		argv_add(argv, &n, 32, "-D");
+		argv_add(argv, &n, 32, conf->db_config);
+		argv_add(argv, &n, 32, "-u");
+		argv_add(argv, &n, 32, conf->authd_user);
+		argv_add(argv, &n, 32, "-N");
+		argv_add(argv, &n, 32, nlog2);
+		argv_add(argv, &n, 32, "-r");
+		argv_add(argv, &n, 32, r);
+		argv_add(argv, &n, 32, "-p");
+		argv_add(argv, &n, 32, p);
+		argv_add(argv, &n, 32, "-R");
+		argv_add(argv, &n, 32, conf->registration ? "1" : "0");
+		argv_add(argv, &n, 32, "-F");
+		argv_add(argv, &n, 32, fail);
+		argv_add(argv, &n, 32, "-W");
+		argv_add(argv, &n, 32, win);
+	}
+	argv_add(argv, &n, 32, "-j");
+	argv_add(argv, &n, 32, conf->jail);
+	argv_verbose(argv, &n, 32);
+
+	if (ipc_socketpair(sv) == -1) {
+		log_warn("%s: socketpair", h->name);
+		return -1;
+	}
+	if ((pid = fork()) == -1) {
+		log_warn("%s: fork", h->name);
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	if (pid == 0)
+		child_exec(&sv[1], 1, IPC_CTL_FD, path, argv);
+	close(sv[1]);
+	h->pid = pid;
+	h->ctl = sv[0];
+	h->started = mono_now();
+	h->restart_now = 0;
+	log_info("started %s (pid %ld)", h->name, (long)pid);
+	audit_record("securechatd", "child_start", "child", h->name,
+	    "path", path, NULL);
+	return 0;
+}
+
+static void
+helper_schedule(struct helper *h)
+{
+	unsigned int delay;
+
+	if (h->restart_now) {
+		h->failures = 0;
+		h->restart_at = mono_now();
+		return;
+	}
+	if (mono_now() - h->started >= HELPER_STABLE_S)
+		h->failures = 0;
+	delay = h->failures >= 6 ? HELPER_BACKOFF_MAX_S : 1U << h->failures;
+	if (delay > HELPER_BACKOFF_MAX_S)
+		delay = HELPER_BACKOFF_MAX_S;
+	h->failures++;
+	h->restart_at = mono_now() + delay;
+	log_warnx("%s will be restarted in %u s", h->name, delay);
+}
+
+static void
+helper_exited(struct helper *h, int status)
+{
+	char st[48];
+
+	status_exit(status, st, sizeof(st));
+	if (h->ctl != -1) {
+		close(h->ctl);
+		h->ctl = -1;
+	}
+	h->pid = 0;
+	if (phase != PH_RUN && phase != PH_DRAIN) {
+		log_info("%s exited (%s)", h->name, st);
+		return;
+	}
+	if (h->restart_now)
+		log_info("%s stopped for a restart (%s)", h->name, st);
+	else
+		log_warnx("%s died (%s)", h->name, st);
+	audit_record("securechatd", h->restart_now ? "child_exit" :
+	    "child_crash", "child", h->name, "status", st, NULL);
+	helper_schedule(h);
+}
+
+static void
+helpers_restart_due(void)
+{
+	struct helper *hs[] = { &keyd, &authd };
+	size_t i;
+
+	if (phase != PH_RUN && phase != PH_DRAIN)
+		return;
+	for (i = 0; i < 2; i++) {
+		if (hs[i]->pid != 0 || mono_now() < hs[i]->restart_at)
+			continue;
+		if (helper_start(hs[i]) == -1) {
+			audit_record("securechatd", "child_start_failed",
+			    "child", hs[i]->name, NULL);
+			helper_schedule(hs[i]);
+		} else
+			audit_record("securechatd", "child_restart",
+			    "child", hs[i]->name, NULL);
+	}
+}
+
+/* ---- sessions ---- */
+
+static struct session *
+session_by_pid(pid_t pid)
+{
+	struct session *s;
+
+	TAILQ_FOREACH(s, &sessions, entry)
+		if (s->pid == pid)
+			return s;
+	return NULL;
+}
+
+static struct session *
+session_by_serial(uint64_t serial)
+{
+	struct session *s;
+
+	TAILQ_FOREACH(s, &sessions, entry)
+		if (s->serial == serial)
+			return s;
+	return NULL;
+}
+
+static void
+session_kill(struct session *s, const char *why)
+{
+	if (s->killed != NULL)
+		return;
+	s->killed = why;
+	log_warnx("killing worker %ld (session %llu, %s): %s", (long)s->pid,
+	    (unsigned long long)s->serial, s->addr, why);
+	audit_record_session("securechatd", s->serial, "worker_killed",
+	    "reason", why, "addr", s->addr, NULL);
+	if (kill(s->pid, SIGKILL) == -1 && errno != ESRCH)
+		log_warn("kill %ld", (long)s->pid);
+	if (s->ctl != -1) {
+		close(s->ctl);
+		s->ctl = -1;
+	}
+}
+
+static void
+session_reaped(struct session *s, int status)
+{
+	char st[48];
+	int crashed;
+
+	status_exit(status, st, sizeof(st));
+	crashed = s->killed == NULL && (WIFSIGNALED(status) ||
+	    (WIFEXITED(status) && WEXITSTATUS(status) > 1));
+	if (crashed)
+		log_warnx("worker %ld (session %llu, %s) ended abnormally: %s",
+		    (long)s->pid, (unsigned long long)s->serial, s->addr, st);
+	else
+		log_debug("worker %ld (session %llu) ended: %s", (long)s->pid,
+		    (unsigned long long)s->serial, st);
+	audit_record_session("securechatd", s->serial,
+	    crashed ? "worker_crash" : "session_end", "addr", s->addr,
+	    "user", s->user, "status", st, NULL);
+	if (s->state == WORKER_ST_HANDSHAKE)
+		nunauth--;
+	nsessions--;
+	if (s->ctl != -1)
+		close(s->ctl);
+	TAILQ_REMOVE(&sessions, s, entry);
+	free(s);
+}
+
+static void
+reap_children(void)
+{
+	struct session *s;
+	pid_t pid;
+	int status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid == keyd.pid)
+			helper_exited(&keyd, status);
+		else if (pid == authd.pid)
+			helper_exited(&authd, status);
+		else if ((s = session_by_pid(pid)) != NULL)
+			session_reaped(s, status);
+		else
+			log_debug("reaped unknown child %ld", (long)pid);
+	}
+	if (pid == -1 && errno != ECHILD)
+		log_warn("waitpid");
+}
+
+/*
+ * The address a per-source limit counts: IPv4-mapped IPv6 is the IPv4
+ * address, and the port never matters.
+ */
+static void
+peer_address(const struct sockaddr_storage *ss, socklen_t sl,
+    struct session *s, char *port, size_t portlen)
+{
+	const struct sockaddr_in *sin;
+	const struct sockaddr_in6 *sin6;
+	struct sockaddr_in v4;
+	char host[NI_MAXHOST];
+	const struct sockaddr *sa = (const struct sockaddr *)ss;
+
+	memset(s->src, 0, sizeof(s->src));
+	if (ss->ss_family == AF_INET6) {
+		sin6 = (const struct sockaddr_in6 *)ss;
+		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+			memset(&v4, 0, sizeof(v4));
+			v4.sin_family = AF_INET;
+			v4.sin_port = sin6->sin6_port;
+			memcpy(&v4.sin_addr, &sin6->sin6_addr.s6_addr[12], 4);
+			sa = (const struct sockaddr *)&v4;
+			sl = sizeof(v4);
+		}
+	}
+	if (sa->sa_family == AF_INET) {
+		sin = (const struct sockaddr_in *)(const void *)sa;
+		s->af = AF_INET;
+		memcpy(s->src, &sin->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		sin6 = (const struct sockaddr_in6 *)(const void *)sa;
+		s->af = AF_INET6;
+		memcpy(s->src, &sin6->sin6_addr, 16);
+	} else
+		s->af = sa->sa_family;
+	if (getnameinfo(sa, sl, host, sizeof(host), port, portlen,
+	    NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		/* Cannot happen for an IP socket; keep the worker's -A valid. */
+		strlcpy(host, "0.0.0.0", sizeof(host));
+		strlcpy(port, "0", portlen);
+	}
+	/* "fe80::1%eth0": the scope is not part of the address we pass on. */
+	host[strcspn(host, "%")] = '\0';
+	strlcpy(s->addr, host, sizeof(s->addr));
+}
+
+static unsigned int
+sessions_from(const struct session *n)
+{
+	const struct session *s;
+	unsigned int count = 0;
+
+	TAILQ_FOREACH(s, &sessions, entry)
+		if (s->af == n->af && memcmp(s->src, n->src, 16) == 0)
+			count++;
+	return count;
+}
+
+/*
+ * sshd's MaxStartups: below start, accept; at full, refuse; in between
+ * refuse with a probability rising linearly from rate% to 100%.
+ */
+static int
+startups_drop(void)
+{
+	unsigned int u = nunauth, b = conf->startups_begin;
+	unsigned int f = conf->startups_full, p;
+
+	if (u < b)
+		return 0;
+	if (u >= f || b >= f)
+		return 1;
+	p = 100 - conf->startups_rate;
+	p = p * (u - b) / (f - b);
+	p += conf->startups_rate;
+	return arc4random_uniform(100) < p;
+}
+
+static void
+refuse(int fd, const struct session *n, const char *port, int code,
+    const char *reason, const char *why)
+{
+	log_info("refused %s port %s: %s", n->addr, port, why);
+	audit_record("securechatd", "connection_refused", "addr", n->addr,
+	    "port", port, "reason", why, NULL);
+	/* The client learns why; a write failure changes nothing. */
+	(void)sc_error_send(fd, REFUSE_TIMEOUT_MS, code, reason);
+	close(fd);
+}
+
+static int
+master_transcript_open(struct session *s, char *path, size_t pathlen)
+{
+	char stamp[32];
+	struct tm tm;
+	time_t t = time(NULL);
+	int fd;
+
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm) == 0)
+		return -1;
+	snprintf(s->tname, sizeof(s->tname), "%s-%llu", stamp,
+	    (unsigned long long)s->serial);
+	if ((size_t)snprintf(path, pathlen, "%s/%s.log", conf->transcript_dir,
+	    s->tname) >= pathlen) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	/* O_EXCL: a transcript is never reopened or shared. */
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW | O_NOCTTY, 0640);
+	return fd;
+}
+
+static int
+helper_new_channel(struct helper *h, uint64_t serial, const char *addr,
+    int *worker_end)
+{
+	struct wbuf b;
+	int sv[2], rc;
+
+	if (h->ctl == -1) {
+		errno = ENOTCONN;
+		return -1;
+	}
+	if (ipc_socketpair(sv) == -1)
+		return -1;
+	wbuf_init(&b, 8 + 2 + SC_ADDR_MAX);
+	wbuf_put_u64(&b, serial);
+	wbuf_put_str16(&b, addr, strlen(addr));
+	rc = b.err ? -1 : ipc_send_fd(h->ctl, h->msg_new, 0, b.data, b.len,
+	    sv[1]);
+	wbuf_free(&b);
+	close(sv[1]);
+	if (rc == -1) {
+		log_warn("%s: new channel", h->name);
+		close(sv[0]);
+		return -1;
+	}
+	*worker_end = sv[0];
+	return 0;
+}
+
+/*
+ * Everything a worker needs is made here, in the master, before the
+ * fork: its channels (so keyd and authd know the session before the
+ * worker says a word), its transcript, its configuration.
+ */
+static void
+session_start(int fd, struct session *s, const char *port)
+{
+	char serial[24], tpath[SC_PATH_MAX];
+	char *argv[16];
+	size_t n = 0;
+	int fds[5] = { fd, -1, -1, -1, -1 }, ctl[2] = { -1, -1 }, i;
+	pid_t pid;
+
+	s->serial = next_serial++;
+	snprintf(serial, sizeof(serial), "%llu",
+	    (unsigned long long)s->serial);
+	if (helper_new_channel(&keyd, s->serial, s->addr, &fds[1]) == -1 ||
+	    helper_new_channel(&authd, s->serial, s->addr, &fds[2]) == -1) {
+		for (i = 1; i < 3; i++)
+			if (fds[i] != -1)
+				close(fds[i]);
+		refuse(fd, s, port, SC_E_UNAVAILABLE,
+		    "server back end not available; try again later",
+		    "back end channel failed");
+		free(s);
+		return;
+	}
+	if (ipc_socketpair(ctl) == -1) {
+		log_warn("socketpair");
+		goto fail;
+	}
+	fds[3] = ctl[0];
+	if ((fds[4] = master_transcript_open(s, tpath, sizeof(tpath))) ==
+	    -1) {
+		log_warn("transcript %s", tpath);
+		goto fail;
+	}
+	if (ipc_send(ctl[1], WORKER_CONFIG, 0, conftext, conftextlen) == -1) {
+		log_warn("worker configuration");
+		goto fail;
+	}
+
+	argv_add(argv, &n, 16, "securechatd");
+	argv_add(argv, &n, 16, "-R");
+	argv_add(argv, &n, 16, "-f");
+	argv_add(argv, &n, 16, conf->path);
+	argv_add(argv, &n, 16, "-S");
+	argv_add(argv, &n, 16, serial);
+	argv_add(argv, &n, 16, "-A");
+	argv_add(argv, &n, 16, s->addr);
+	argv_verbose(argv, &n, 16);
+
+	if ((pid = fork()) == -1) {
+		log_warn("fork");
+		goto fail;
+	}
+	if (pid == 0)
+		child_exec(fds, 5, WORKER_FD_CLIENT, SELF_EXE, argv);
+	for (i = 0; i < 5; i++)
+		close(fds[i]);
+	s->pid = pid;
+	s->ctl = ctl[1];
+	s->state = WORKER_ST_HANDSHAKE;
+	s->started = mono_now();
+	TAILQ_INSERT_TAIL(&sessions, s, entry);
+	nsessions++;
+	nunauth++;
+	log_info("session %s from %s port %s: worker %ld", serial, s->addr,
+	    port, (long)pid);
+	audit_record_session("securechatd", s->serial, "connection_accepted",
+	    "addr", s->addr, "port", port, "transcript", tpath, NULL);
+	return;
+ fail:
+	for (i = 1; i < 5; i++)
+		if (fds[i] != -1)
+			close(fds[i]);
+	if (ctl[1] != -1)
+		close(ctl[1]);
+	refuse(fd, s, port, SC_E_INTERNAL, "server error",
+	    "could not set up the session");
+	free(s);
+}
+
+/* Returns 1 when a connection was taken (accepted or refused), else 0. */
+static int
+accept_one(int lfd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct session *s;
+	char port[NI_MAXSERV];
+	int fd;
+
+	if ((fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC)) ==
+	    -1) {
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
+			log_warn("accept; pausing for %d s", ACCEPT_PAUSE_S);
+			accept_paused_until = mono_now() + ACCEPT_PAUSE_S;
+		} else if (errno != EAGAIN && errno != EWOULDBLOCK &&
+		    errno != EINTR && errno != ECONNABORTED)
+			log_warn("accept");
+		return 0;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		log_warn("calloc");
+		close(fd);
+		return 1;
+	}
+	s->ctl = -1;
+	peer_address(&ss, sl, s, port, sizeof(port));
+
+	/* The order of checks decides which reason a client is told. */
+	if (keyd.ctl == -1 || authd.ctl == -1)
+		refuse(fd, s, port, SC_E_UNAVAILABLE,
+		    "server starting or restarting; try again later",
+		    "keyd or authd not running");
+	else if (nsessions >= conf->max_sessions)
+		refuse(fd, s, port, SC_E_UNAVAILABLE,
+		    "too many sessions; try again later", "max_sessions");
+	else if (sessions_from(s) >= conf->max_per_source)
+		refuse(fd, s, port, SC_E_RATE_LIMITED,
+		    "too many connections from your address",
+		    "max_per_source");
+	else if (startups_drop())
+		refuse(fd, s, port, SC_E_UNAVAILABLE,
+		    "too many unauthenticated connections; try again later",
+		    "max_startups");
+	else {
+		session_start(fd, s, port);	/* owns s from here */
+		return 1;
+	}
+	free(s);
+	return 1;
+}
+
+/* ---- control channels ---- */
+
+static void
+helper_ctl_read(struct helper *h)
+{
+	struct session *s;
+	struct cursor c;
+	uint64_t serial;
+	int rc;
+
+	if ((rc = ipc_recv(h->ctl, &msg, 0)) != 1) {
+		if (rc == -1)
+			log_warn("%s: control channel", h->name);
+		else
+			log_warnx("%s closed its control channel", h->name);
+		close(h->ctl);
+		h->ctl = -1;
+		/* Useless without its channel: make it exit so it restarts. */
+		if (h->pid != 0 && kill(h->pid, SIGTERM) == -1 &&
+		    errno != ESRCH)
+			log_warn("kill %s", h->name);
+		return;
+	}
+	if (msg.hdr.type == IPC_MSG_AUDIT) {
+		(void)audit_write(h->name, h->pid, msg.body, msg.len);
+	} else if (msg.hdr.type == h->msg_kill) {
+		cur_init(&c, msg.body, msg.len);
+		serial = cur_u64(&c);
+		if (cur_done(&c) == -1) {
+			log_warnx("%s: malformed kill request", h->name);
+			return;
+		}
+		if ((s = session_by_serial(serial)) == NULL) {
+			log_debug("%s: kill request for gone session %llu",
+			    h->name, (unsigned long long)serial);
+			return;
+		}
+		session_kill(s, h == &keyd ? "refused by keyd" :
+		    "refused by authd");
+	} else
+		log_warnx("%s: unexpected control message %u ignored",
+		    h->name, msg.hdr.type);
+}
+
+static int
+username_ok(const uint8_t *u, size_t len)
+{
+	size_t i;
+
+	if (len > SC_USER_MAX)
+		return 0;
+	for (i = 0; i < len; i++)
+		if (!((u[i] >= 'a' && u[i] <= 'z') ||
+		    (u[i] >= '0' && u[i] <= '9') || u[i] == '_' ||
+		    u[i] == '.' || u[i] == '-'))
+			return 0;
+	return 1;
+}
+
+static void
+session_state(struct session *s)
+{
+	struct cursor c;
+	const uint8_t *u;
+	size_t ulen;
+	uint8_t st;
+
+	cur_init(&c, msg.body, msg.len);
+	st = cur_u8(&c);
+	u = cur_str16(&c, &ulen, SC_USER_MAX);
+	if (cur_done(&c) == -1 || u == NULL || !username_ok(u, ulen) ||
+	    st <= (uint8_t)s->state || st > WORKER_ST_CLOSING) {
+		session_kill(s, "bad state message from the worker");
+		return;
+	}
+	if (s->state == WORKER_ST_HANDSHAKE)
+		nunauth--;
+	s->state = (enum worker_state)st;
+	if (ulen > 0) {
+		memcpy(s->user, u, ulen);
+		s->user[ulen] = '\0';
+	}
+	log_debug("session %llu: state %u user %s",
+	    (unsigned long long)s->serial, st, s->user);
+}
+
+/*
+ * Keep a receipt the worker sends.  The worker is not trusted: the body
+ * must parse exactly, each role comes once, and the file name is ours.
+ * Whether the receipt is valid is for `sc-admin receipt verify` to say.
+ */
+static void
+session_receipt(struct session *s)
+{
+	struct sc_receipt r;
+	struct cursor c;
+	uint8_t signer_fp[SC_SHA256_LEN];
+	const uint8_t *rest;
+	char path[SC_PATH_MAX];
+	const char *role;
+
+	memset(&r, 0, sizeof(r));
+	cur_init(&c, msg.body, msg.len);
+	cur_bytes(&c, r.session_id, SC_SESSION_ID_LEN);
+	cur_bytes(&c, signer_fp, sizeof(signer_fp));
+	if (c.err || (rest = cur_ptr(&c, c.left)) == NULL ||
+	    sc_receipt_parse(rest, msg.len - SC_SESSION_ID_LEN -
+	    SC_SHA256_LEN, &r) != 0 ||
+	    (r.role != SC_ROLE_CLIENT && r.role != SC_ROLE_SERVER) ||
+	    (s->receipts & (1U << r.role)) != 0) {
+		session_kill(s, "bad receipt message from the worker");
+		return;
+	}
+	s->receipts |= 1U << r.role;
+	role = r.role == SC_ROLE_CLIENT ? "client" : "server";
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s.%s.json",
+	    conf->receipt_dir, s->tname, role) >= sizeof(path)) {
+		log_warnx("receipt path too long");
+		return;
+	}
+	if (receipt_write_json(path, &r, signer_fp, 0) == -1) {
+		log_warn("receipt %s", path);
+		audit_record_session("securechatd", s->serial,
+		    "receipt_not_saved", "role", role, "path", path, NULL);
+		return;
+	}
+	audit_record_session("securechatd", s->serial, "receipt_saved",
+	    "role", role, "path", path, NULL);
+}
+
+static void
+session_ctl_read(struct session *s)
+{
+	int rc;
+
+	if ((rc = ipc_recv(s->ctl, &msg, 0)) != 1) {
+		if (rc == -1) {
+			session_kill(s, "malformed control message");
+			return;
+		}
+		/* The worker is finishing; its exit status follows. */
+		close(s->ctl);
+		s->ctl = -1;
+		return;
+	}
+	switch (msg.hdr.type) {
+	case WORKER_AUDIT:
+		(void)audit_write_session("worker", s->pid, s->serial,
+		    msg.body, msg.len);
+		break;
+	case WORKER_STATE:
+		session_state(s);
+		break;
+	case WORKER_RECEIPT:
+		session_receipt(s);
+		break;
+	default:
+		session_kill(s, "unexpected control message type");
+		break;
+	}
+	ipc_msg_clear(&msg);
+}
+
+static void
+sessions_timeouts(void)
+{
+	struct session *s;
+	time_t now = mono_now();
+
+	/* A worker stuck before login holds a MaxStartups slot: free it. */
+	TAILQ_FOREACH(s, &sessions, entry)
+		if (s->state == WORKER_ST_HANDSHAKE && s->killed == NULL &&
+		    now - s->started > (time_t)conf->handshake_timeout +
+		    HANDSHAKE_GRACE_S)
+			session_kill(s, "handshake timeout");
+}
+
+/* At shutdown: their exit is then expected, not a crash. */
+static void
+sessions_signal(int sig)
+{
+	struct session *s;
+
+	TAILQ_FOREACH(s, &sessions, entry) {
+		if (s->killed == NULL)
+			s->killed = "shutdown";
+		if (kill(s->pid, sig) == -1 && errno != ESRCH)
+			log_warn("kill %ld", (long)s->pid);
+	}
+}
+
+/* ---- reload and shutdown ---- */
+
+static int
+same_listen(const struct sc_config *a, const struct sc_config *b)
+{
+	return a->nlisten == b->nlisten && memcmp(a->listen, b->listen,
+	    sizeof(a->listen[0]) * a->nlisten) == 0;
+}
+
+/*
+ * keyd holds the key and certificate it was started with, and restarting
+ * it would break every live session: those settings, and the listening
+ * sockets, need a restart of the service.  authd's settings take effect
+ * by restarting authd alone (logins in progress fail, sessions live on).
+ */
+static void
+master_reload(void)
+{
+	struct sc_config *n;
+	char *text = NULL, err[1024];
+	size_t len = 0;
+	int restart_authd;
+
+	log_info("SIGHUP: reloading %s", conf->path);
+	if ((n = malloc(sizeof(*n))) == NULL) {
+		log_warn("reload");
+		return;
+	}
+	if (conf_load(n, conf->path, &text, &len, err, sizeof(err)) == -1) {
+		log_warnx("reload: %s; keeping the running configuration", err);
+		audit_record("securechatd", "config_reload_failed", "error",
+		    err, NULL);
+		free(n);
+		return;
+	}
+	n->foreground = conf->foreground;
+	n->verbose = conf->verbose;
+	if (conf_check_env(n) > 0) {
+		log_warnx("reload: problems on this host (see above); keeping "
+		    "the running configuration");
+		audit_record("securechatd", "config_reload_failed", "error",
+		    "environment check failed", NULL);
+		freezero(text, len);
+		free(n);
+		return;
+	}
+	if (!socket_activated && !same_listen(conf, n))
+		log_warnx("reload: listen changes need a restart");
+	memcpy(n->listen, conf->listen, sizeof(n->listen));
+	n->nlisten = conf->nlisten;
+	if (strcmp(conf->key, n->key) != 0 ||
+	    strcmp(conf->cert, n->cert) != 0 ||
+	    strcmp(conf->keyd_user, n->keyd_user) != 0 ||
+	    strcmp(conf->keyd_path, n->keyd_path) != 0)
+		log_warnx("reload: key, cert, keyd_user and keyd_path changes "
+		    "need a restart");
+	strlcpy(n->key, conf->key, sizeof(n->key));
+	strlcpy(n->cert, conf->cert, sizeof(n->cert));
+	strlcpy(n->keyd_user, conf->keyd_user, sizeof(n->keyd_user));
+	strlcpy(n->keyd_path, conf->keyd_path, sizeof(n->keyd_path));
+	restart_authd = strcmp(conf->db_config, n->db_config) != 0 ||
+	    strcmp(conf->authd_user, n->authd_user) != 0 ||
+	    strcmp(conf->authd_path, n->authd_path) != 0 ||
+	    strcmp(conf->jail, n->jail) != 0 ||
+	    conf->scrypt_n_log2 != n->scrypt_n_log2 ||
+	    conf->scrypt_r != n->scrypt_r || conf->scrypt_p != n->scrypt_p ||
+	    conf->registration != n->registration ||
+	    conf->auth_max_failures != n->auth_max_failures ||
+	    conf->auth_failure_window != n->auth_failure_window;
+
+	if (audit_open(n->audit_log) == -1)
+		log_warnx("reload: audit log %s not reopened; still writing "
+		    "to the previous one", n->audit_log);
+	freezero(conftext, conftextlen);
+	free(conf);
+	conf = n;
+	conftext = text;
+	conftextlen = len;
+	log_init(conf->foreground, conf->verbose, conf->log_facility);
+	if (restart_authd && authd.pid != 0) {
+		log_info("reload: restarting authd for its new settings");
+		authd.restart_now = 1;
+		if (kill(authd.pid, SIGTERM) == -1 && errno != ESRCH)
+			log_warn("kill authd");
+	}
+	audit_record("securechatd", "config_reloaded", "restart_authd",
+	    restart_authd ? "yes" : "no", NULL);
+	log_info("configuration reloaded");
+}
+
+static void
+phase_set(enum phase p, time_t deadline)
+{
+	phase = p;
+	phase_deadline = deadline;
+	notify_status(1);
+}
+
+static void
+helpers_stop(int sig)
+{
+	struct helper *hs[] = { &keyd, &authd };
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		/* Closing the control channel alone makes them exit. */
+		if (hs[i]->ctl != -1 && sig == SIGTERM) {
+			close(hs[i]->ctl);
+			hs[i]->ctl = -1;
+		}
+		if (hs[i]->pid != 0 && kill(hs[i]->pid, sig) == -1 &&
+		    errno != ESRCH)
+			log_warn("kill %s", hs[i]->name);
+	}
+}
+
+static void __attribute__((noreturn))
+master_exit(void)
+{
+	log_info("stopped");
+	audit_record("securechatd", "shutdown", NULL);
+	audit_close();
+	freezero(conftext, conftextlen);
+	free(conf);
+	exit(0);
+}
+
+/* Move through the shutdown phases as sessions end or time runs out. */
+static void
+shutdown_step(void)
+{
+	time_t now = mono_now();
+
+	if (phase == PH_RUN) {
+		log_info("SIGTERM: no new connections; %u session(s) may "
+		    "finish within %u s", nsessions, conf->drain_timeout);
+		(void)sd_notify(0, "STOPPING=1");
+		audit_record("securechatd", "shutdown_begin", NULL);
+		listeners_close();
+		phase_set(PH_DRAIN, now + conf->drain_timeout);
+	}
+	/* A second SIGTERM skips the drain. */
+	if (phase == PH_DRAIN && (nsessions == 0 || now >= phase_deadline ||
+	    got_sigterm > 1)) {
+		if (nsessions > 0) {
+			log_info("terminating %u session(s)", nsessions);
+			sessions_signal(SIGTERM);
+		}
+		phase_set(PH_TERM, now + TERM_GRACE_S);
+	}
+	if (phase == PH_TERM && (nsessions == 0 || now >= phase_deadline)) {
+		if (nsessions > 0)
+			sessions_signal(SIGKILL);
+		phase_set(PH_KILL, now + TERM_GRACE_S);
+	}
+	if (phase == PH_KILL && (nsessions == 0 || now >= phase_deadline)) {
+		helpers_stop(SIGTERM);
+		phase_set(PH_HELPERS, now + TERM_GRACE_S);
+	}
+	if (phase == PH_HELPERS) {
+		if (keyd.pid == 0 && authd.pid == 0)
+			master_exit();
+		if (now >= phase_deadline) {
+			helpers_stop(SIGKILL);
+			phase_deadline = now + TERM_GRACE_S;
+		}
+	}
+}
+
+/* ---- the loop ---- */
+
+enum pref_kind { PK_LISTEN, PK_HELPER, PK_SESSION };
+struct pref {
+	enum pref_kind	 kind;
+	void		*ptr;
+};
+
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)conf->max_sessions * 2 + 64;
+
+	/* One control channel per session, plus bursts of accepts. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	if (rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ?
+	    want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur < want)
+		log_warnx("RLIMIT_NOFILE %llu is low for max_sessions %u",
+		    (unsigned long long)rl.rlim_cur, conf->max_sessions);
+}
+
+void
+master_main(struct sc_config *initial, const char *text, size_t textlen)
+{
+	struct pollfd *pfd;
+	struct pref *ref;
+	struct session *s;
+	struct timespec timeout = { 1, 0 };
+	sigset_t empty;
+	size_t cap, nfd, i;
+	unsigned int l;
+	int k, rc;
+
+	if ((conf = malloc(sizeof(*conf))) == NULL)
+		fatal("malloc");
+	memcpy(conf, initial, sizeof(*conf));
+	if ((conftext = malloc(textlen > 0 ? textlen : 1)) == NULL)
+		fatal("malloc");
+	memcpy(conftext, text, textlen);
+	conftextlen = textlen;
+	/* Serials stay unique across restarts: they name transcripts. */
+	next_serial = now_ms();
+
+	if (geteuid() != 0)
+		log_info("running as uid %u, not root: development mode, "
+		    "the children skip the user switch and chroot",
+		    (unsigned)geteuid());
+	if (access(SELF_EXE, X_OK) == -1)
+		fatal("%s (needed to start workers)", SELF_EXE);
+	raise_nofile();
+	if (audit_open(conf->audit_log) == -1)
+		fatalx("cannot open the audit log %s", conf->audit_log);
+	signals_setup();
+	listeners_open();
+	if (helper_start(&keyd) == -1)
+		fatalx("cannot start keyd");
+	if (helper_start(&authd) == -1)
+		fatalx("cannot start authd");
+	audit_record("securechatd", "startup", "config", conf->path, NULL);
+	if (sd_watchdog_enabled(0, &watchdog_usec) <= 0)
+		watchdog_usec = 0;
+	clock_gettime(CLOCK_MONOTONIC, &watchdog_last);
+	(void)sd_notify(0, "READY=1");
+	notify_status(1);
+	log_info("ready");
+
+	sigemptyset(&empty);
+	cap = MAX_LISTEN_FDS + 2 + conf->max_sessions + 1;
+	pfd = calloc(cap, sizeof(*pfd));
+	ref = calloc(cap, sizeof(*ref));
+	if (pfd == NULL || ref == NULL)
+		fatal("calloc");
+
+	for (;;) {
+		if (got_sigchld) {
+			got_sigchld = 0;
+			reap_children();
+		}
+		if (got_sighup) {
+			got_sighup = 0;
+			if (phase == PH_RUN)
+				master_reload();
+		}
+		if (got_sigterm || phase != PH_RUN)
+			shutdown_step();
+		helpers_restart_due();
+		sessions_timeouts();
+		notify_status(0);
+		watchdog_tick();
+		audit_flush(0);
+
+		/* max_sessions may have grown on reload. */
+		if (cap < MAX_LISTEN_FDS + 2 + (size_t)nsessions + 1) {
+			cap = MAX_LISTEN_FDS + 2 + (size_t)nsessions + 64;
+			free(pfd);
+			free(ref);
+			pfd = calloc(cap, sizeof(*pfd));
+			ref = calloc(cap, sizeof(*ref));
+			if (pfd == NULL || ref == NULL)
+				fatal("calloc");
+		}
+		nfd = 0;
+		if (phase == PH_RUN && mono_now() >= accept_paused_until)
+			for (l = 0; l < nlisten_fds; l++) {
+				pfd[nfd].fd = listen_fds[l];
+				pfd[nfd].events = POLLIN;
+				ref[nfd].kind = PK_LISTEN;
+				ref[nfd++].ptr = &listen_fds[l];
+			}
+		if (keyd.ctl != -1) {
+			pfd[nfd].fd = keyd.ctl;
+			pfd[nfd].events = POLLIN;
+			ref[nfd].kind = PK_HELPER;
+			ref[nfd++].ptr = &keyd;
+		}
+		if (authd.ctl != -1) {
+			pfd[nfd].fd = authd.ctl;
+			pfd[nfd].events = POLLIN;
+			ref[nfd].kind = PK_HELPER;
+			ref[nfd++].ptr = &authd;
+		}
+		TAILQ_FOREACH(s, &sessions, entry) {
+			if (s->ctl == -1)
+				continue;
+			pfd[nfd].fd = s->ctl;
+			pfd[nfd].events = POLLIN;
+			ref[nfd].kind = PK_SESSION;
+			ref[nfd++].ptr = s;
+		}
+
+		rc = ppoll(pfd, nfd, &timeout, &empty);
+		if (rc == -1) {
+			if (errno != EINTR)
+				fatal("ppoll");
+			continue;
+		}
+		for (i = 0; i < nfd && rc > 0; i++) {
+			if (pfd[i].revents == 0)
+				continue;
+			switch (ref[i].kind) {
+			case PK_LISTEN:
+				for (k = 0; k < ACCEPT_BURST; k++)
+					if (accept_one(*(int *)ref[i].ptr) ==
+					    0)
+						break;
+				break;
+			case PK_HELPER:
+				if (((struct helper *)ref[i].ptr)->ctl ==
+				    pfd[i].fd)
+					helper_ctl_read(ref[i].ptr);
+				break;
+			case PK_SESSION:
+				s = ref[i].ptr;
+				if (s->ctl == pfd[i].fd)
+					session_ctl_read(s);
+				break;
+			}
+		}
+	}
+}

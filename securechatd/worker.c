@@ -1,0 +1,608 @@
+/*
+ * worker.c: one client session, in the exposed process.
+ *
+ * The master re-executes itself as a worker for each connection
+ * (securechatd.c, -R).  The worker loads only public material (CA, CRL,
+ * its own certificate), drops to the worker user in an empty chroot with
+ * a seccomp filter, and then runs the server side of docs/PROTOCOL.md.
+ * It never holds the server's private key (keyd signs for it, bound to
+ * this session) nor a database connection (authd checks credentials), and
+ * it opens no file after the drop: its transcript descriptor comes from
+ * the master, its receipts go back to the master to be written.
+ */
+#include "securechatd.h"
+
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/x509.h>
+
+#include "audit.h"
+#include "authd_wrap.h"
+#include "buf.h"
+#include "keyd_wrap.h"
+#include "log.h"
+#include "pki.h"
+#include "privdrop.h"
+#include "proto.h"
+#include "record.h"
+#include "sandbox.h"
+#include "sccrypto.h"
+#include "transcript.h"
+#include "util.h"
+
+struct worker {
+	const struct sc_config	*conf;
+	int			 fd;		/* the client */
+	char			 addr[SC_ADDR_MAX];
+	char			 sid_hex[2 * SC_SESSION_ID_LEN + 1];
+	char			 user[SC_MAX_USERNAME + 1];
+	uint64_t		 account_id;
+	time_t			 hs_deadline;
+	struct pki_trust	*trust;
+	X509			*cert;
+	uint8_t			 cert_der[SC_MAX_CERT];
+	size_t			 cert_derlen;
+	uint8_t			 cert_fp[SC_SHA256_LEN];
+	X509			*peer;
+	uint8_t			 peer_fp[SC_SHA256_LEN];
+	char			 peer_fp_hex[2 * SC_SHA256_LEN + 1];
+	char			 peer_cn[128];
+	uint8_t			 h2[SC_SHA256_LEN];
+	struct sc_channel	 ch;
+	struct transcript	 tr;
+	uint64_t		 nchat;
+};
+
+static struct worker w;
+
+static void
+audit(const char *event, ...) __attribute__((sentinel));
+
+/* Audit with the session's identity; key/value pairs end with NULL. */
+static void
+audit(const char *event, ...)
+{
+	const char *kv[16];
+	va_list ap;
+	int n = 0;
+
+	va_start(ap, event);
+	while (n < 12 && (kv[n] = va_arg(ap, const char *)) != NULL)
+		n++;
+	va_end(ap);
+	kv[n] = NULL;
+	if (audit_emit(WORKER_FD_CTL, event, "addr", w.addr, "session",
+	    w.sid_hex[0] ? w.sid_hex : "-", "user", w.user[0] ? w.user : "-",
+	    n > 0 ? kv[0] : NULL, n > 1 ? kv[1] : NULL, n > 2 ? kv[2] : NULL,
+	    n > 3 ? kv[3] : NULL, n > 4 ? kv[4] : NULL, n > 5 ? kv[5] : NULL,
+	    n > 6 ? kv[6] : NULL, n > 7 ? kv[7] : NULL, NULL) == -1)
+		log_warn("audit %s", event);
+}
+
+/*
+ * Refuse the peer: a stable code and a short reason on the wire, a
+ * detailed line in the log and the audit log, then a clean close.
+ */
+static void __attribute__((noreturn))
+refuse(int code, const char *event, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+refuse(int code, const char *event, const char *fmt, ...)
+{
+	char reason[SC_MAX_REASON + 1];
+	char codebuf[16];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	log_info("session %s from %s: %s: %s", w.sid_hex[0] ? w.sid_hex : "-",
+	    w.addr, sc_err_name(code), reason);
+	snprintf(codebuf, sizeof(codebuf), "%s", sc_err_name(code));
+	audit(event, "code", codebuf, "reason", reason, NULL);
+	/* Internal details stay in our logs, never on the wire. */
+	if (code == SC_E_INTERNAL)
+		snprintf(reason, sizeof(reason), "internal error");
+	(void)sc_error_send(w.fd, 2000, code, reason);
+	(void)shutdown(w.fd, SHUT_WR);
+	exit(1);
+}
+
+static int
+hs_timeout_ms(void)
+{
+	time_t left = w.hs_deadline - time(NULL);
+
+	return left <= 0 ? 0 : (int)left * 1000;
+}
+
+/* Read a frame; ERROR from the client or EOF ends the session quietly. */
+static void
+read_frame(int timeout_ms, struct sc_frame *f)
+{
+	char reason[SC_MAX_REASON + 1];
+	uint16_t ecode;
+	int code = 0, r;
+
+	r = sc_frame_read(w.fd, timeout_ms, f, &code);
+	if (r == 1 && f->type == SC_T_ERROR) {
+		if (sc_error_parse(f->payload, f->len, &ecode, reason,
+		    sizeof(reason)) == 0) {
+			log_info("session %s from %s: client error %s: %s",
+			    w.sid_hex, w.addr, sc_err_name(ecode), reason);
+			audit("client_error", "code", sc_err_name(ecode),
+			    "reason", reason, NULL);
+		}
+		exit(0);
+	}
+	if (r == 1)
+		return;
+	if (r == -1 && code == SC_E_TIMEOUT)
+		refuse(SC_E_TIMEOUT, "timeout", "%s timeout",
+		    w.user[0] ? "idle" : "handshake");
+	if (r == -1 && code != 0)
+		refuse(code, "bad_frame", "bad frame: %s", sc_err_name(code));
+	log_info("session %s from %s: connection closed%s%s", w.sid_hex,
+	    w.addr, r == -1 ? ": " : "", r == -1 ? strerror(errno) : "");
+	audit("disconnect", NULL);
+	exit(0);
+}
+
+static void
+expect(const struct sc_frame *f, uint8_t type)
+{
+	if (f->type != type)
+		refuse(SC_E_PROTOCOL, "protocol_violation", "expected %s, got %s",
+		    sc_type_name(type), sc_type_name(f->type));
+}
+
+static int keyd_fd = WORKER_FD_KEYD;
+
+/*
+ * Seal a record and send it.  A CHAT record goes to the transcript first:
+ * a line is never missing for a message the peer may have received.
+ */
+static void
+send_record(uint8_t type, const uint8_t *pt, size_t len, struct wbuf *out)
+{
+	struct sc_record rec;
+	int code;
+
+	wbuf_reset(out);
+	if ((code = record_seal(&w.ch, type, pt, len, keyd_record_signer,
+	    &keyd_fd, out)) != 0)
+		refuse(SC_E_INTERNAL, "internal_error", "cannot seal %s: %s",
+		    sc_type_name(type), sc_err_name(code));
+	if (type == SC_T_CHAT && (sc_record_parse(out->data, out->len,
+	    &rec) != 0 || transcript_append(&w.tr, SC_DIR_S2C, SC_T_CHAT,
+	    &rec, w.cert_fp) == -1))
+		refuse(SC_E_INTERNAL, "internal_error",
+		    "transcript write failed");
+	if (sc_frame_write(w.fd, 10000, type, out->data, out->len) == -1) {
+		log_info("session %s from %s: cannot send: %s", w.sid_hex,
+		    w.addr, strerror(errno));
+		audit("disconnect", NULL);
+		exit(0);
+	}
+}
+
+/* Open a record; every failure is a refusal with the protocol's code. */
+static void
+open_record(const struct sc_frame *f, uint8_t *pt, size_t cap, size_t *ptlen,
+    struct sc_record *rec)
+{
+	static const char *events[SC_E_MAX + 1] = {
+		[SC_E_SIG_FAIL] = "tamper_rejected",
+		[SC_E_REPLAY] = "replay_rejected",
+		[SC_E_STALE] = "stale_rejected",
+	};
+	int code;
+
+	if ((code = record_open(&w.ch, f->type, f->payload, f->len, pt, cap,
+	    ptlen, rec)) != 0)
+		refuse(code, events[code] ? events[code] : "bad_record",
+		    "%s record rejected: %s", sc_type_name(f->type),
+		    code == SC_E_SIG_FAIL ? "signature or padding check failed" :
+		    code == SC_E_REPLAY ? "sequence number is not the next one" :
+		    code == SC_E_STALE ? "timestamp outside the allowed window" :
+		    sc_err_name(code));
+}
+
+static void
+load_public(void)
+{
+	char err[512];
+
+	if ((w.trust = pki_trust_load(w.conf->ca, w.conf->crl[0] ?
+	    w.conf->crl : NULL, err, sizeof(err))) == NULL)
+		fatalx("CA %s: %s", w.conf->ca, err);
+	if ((w.cert = pki_load_cert(w.conf->cert, err, sizeof(err))) == NULL)
+		fatalx("certificate %s: %s", w.conf->cert, err);
+	if (pki_cert_to_der(w.cert, w.cert_der, sizeof(w.cert_der),
+	    &w.cert_derlen) == -1 || pki_fingerprint(w.cert, w.cert_fp) == -1)
+		fatalx("certificate %s: cannot encode", w.conf->cert);
+}
+
+/* Handshake: certificate exchange, signed X25519, K_temp. */
+static void
+handshake(void)
+{
+	struct sc_client_hello ch;
+	struct sc_server_hello sh;
+	struct sc_frame f1 = { 0 }, f3 = { 0 };
+	struct sc_dirkeys keys;
+	struct wbuf core, shb, stmt;
+	EVP_PKEY *eph = NULL, *peer_pub = NULL;
+	const uint8_t *csig;
+	uint8_t ssig[SC_MAX_SIG], h1[SC_SHA256_LEN], ss[32];
+	size_t ssiglen = sizeof(ssig), csiglen;
+	char reason[512];
+	enum pki_verdict v;
+	int code;
+
+	wbuf_init(&core, SC_MAX_PAYLOAD);
+	wbuf_init(&shb, SC_MAX_PAYLOAD);
+	wbuf_init(&stmt, SC_STMT_MAX);
+
+	read_frame(hs_timeout_ms(), &f1);
+	expect(&f1, SC_T_CLIENT_HELLO);
+	if ((code = sc_ch_parse(f1.payload, f1.len, &ch)) != 0)
+		refuse(code, "bad_hello", "malformed CLIENT_HELLO");
+	if (sc_version_choose(&ch) == 0)
+		refuse(SC_E_VERSION, "bad_hello",
+		    "no common protocol version (client offers %u..%u, "
+		    "server speaks %u)", ch.min_version, ch.max_version,
+		    SC_PROTO_VERSION);
+	if ((w.peer = pki_cert_from_der(ch.cert, ch.certlen, reason,
+	    sizeof(reason))) == NULL)
+		refuse(SC_E_BAD_CERT, "cert_rejected",
+		    "client certificate: %s", reason);
+	if (pki_fingerprint(w.peer, w.peer_fp) == -1)
+		refuse(SC_E_INTERNAL, "internal_error", "fingerprint");
+	hex_encode(w.peer_fp, sizeof(w.peer_fp), w.peer_fp_hex);
+	if (pki_cert_cn(w.peer, w.peer_cn, sizeof(w.peer_cn)) == -1)
+		strlcpy(w.peer_cn, "?", sizeof(w.peer_cn));
+	v = pki_verify(w.trust, w.peer, PKI_PURPOSE_CLIENT, NULL, 0, reason,
+	    sizeof(reason));
+	if (v != PKI_OK) {
+		audit("cert_rejected", "verdict", pki_verdict_name(v),
+		    "cert_sha256", w.peer_fp_hex, "cn", w.peer_cn, NULL);
+		refuse(SC_E_BAD_CERT, "bad_cert",
+		    "client certificate rejected: %s", reason);
+	}
+	if ((peer_pub = X509_get_pubkey(w.peer)) == NULL ||
+	    sc_rsa_key_ok(peer_pub) == -1)
+		refuse(SC_E_BAD_CERT, "cert_rejected",
+		    "client certificate: key must be RSA of 2048..4096 bits");
+
+	/* keyd picks the server nonce and session id for this channel. */
+	memset(&sh, 0, sizeof(sh));
+	sh.version = SC_PROTO_VERSION;
+	if (keyd_nonce(WORKER_FD_KEYD, sh.server_nonce, sh.session_id) == -1)
+		refuse(SC_E_INTERNAL, "internal_error", "keyd: no nonce");
+	hex_encode(sh.session_id, SC_SESSION_ID_LEN, w.sid_hex);
+	if (sc_x25519_keygen(&eph, sh.server_kex) == -1)
+		refuse(SC_E_INTERNAL, "internal_error", "X25519 keygen");
+	sh.cert = w.cert_der;
+	sh.certlen = w.cert_derlen;
+	if (sc_sh_core_encode(&core, &sh) == -1)
+		refuse(SC_E_INTERNAL, "internal_error", "encode SERVER_HELLO");
+	if (keyd_sign_handshake(WORKER_FD_KEYD, f1.payload, f1.len, core.data,
+	    core.len, ssig, &ssiglen) == -1)
+		refuse(SC_E_INTERNAL, "internal_error", "keyd: no signature");
+	sh.sig = ssig;
+	sh.siglen = ssiglen;
+	if (sc_sh_encode(&shb, &sh) == -1 ||
+	    sc_frame_write(w.fd, 10000, SC_T_SERVER_HELLO, shb.data,
+	    shb.len) == -1)
+		refuse(SC_E_INTERNAL, "internal_error", "send SERVER_HELLO");
+	if (sc_h1(f1.payload, f1.len, core.data, core.len, h1) == -1 ||
+	    sc_h2(h1, ssig, ssiglen, w.h2) == -1)
+		refuse(SC_E_INTERNAL, "internal_error", "handshake hash");
+
+	/* The client proves possession of its key over both hellos. */
+	read_frame(hs_timeout_ms(), &f3);
+	expect(&f3, SC_T_CLIENT_FINISH);
+	if ((code = sc_cf_parse(f3.payload, f3.len, &csig, &csiglen)) != 0)
+		refuse(code, "bad_hello", "malformed CLIENT_FINISH");
+	if (sc_stmt_client_handshake(&stmt, w.h2) == -1)
+		refuse(SC_E_INTERNAL, "internal_error", "statement");
+	if (sc_rsa_verify(peer_pub, stmt.data, stmt.len, csig, csiglen) == -1)
+		refuse(SC_E_SIG_FAIL, "handshake_sig_fail",
+		    "client handshake signature does not verify");
+	if (sc_x25519_derive(eph, ch.client_kex, sizeof(ch.client_kex),
+	    ss) == -1)
+		refuse(SC_E_PROTOCOL, "bad_hello", "invalid client key share");
+	if (sc_derive_temp_keys(ss, w.h2, &keys) == -1 ||
+	    record_channel_init(&w.ch, SC_SIDE_SERVER, sh.session_id, peer_pub,
+	    (uint64_t)w.conf->stale_window * 1000) == -1 ||
+	    record_set_keys(&w.ch, SC_PHASE_TEMP, &keys) == -1)
+		refuse(SC_E_INTERNAL, "internal_error", "key schedule");
+	OPENSSL_cleanse(ss, sizeof(ss));
+	OPENSSL_cleanse(&keys, sizeof(keys));
+	EVP_PKEY_free(eph);
+	EVP_PKEY_free(peer_pub);
+	sc_frame_free(&f1);
+	sc_frame_free(&f3);
+	wbuf_free(&core);
+	wbuf_free(&shb);
+	wbuf_free(&stmt);
+	audit("handshake_ok", "cert_sha256", w.peer_fp_hex, "cn", w.peer_cn,
+	    NULL);
+}
+
+/* REGISTER or LOGIN under K_temp, checked by authd; then the second DH. */
+static void
+authenticate(void)
+{
+	struct sc_frame f = { 0 };
+	struct sc_register reg;
+	struct sc_login login;
+	struct sc_auth_ok ok;
+	struct sc_dirkeys keys;
+	struct wbuf body, out;
+	EVP_PKEY *eph = NULL;
+	const uint8_t *kex2;
+	uint8_t *pt, ss[32];
+	size_t ptlen;
+	char canon[SC_MAX_USERNAME + 1], idbuf[24];
+	int code, isreg;
+
+	if ((pt = malloc(SC_MAX_CT)) == NULL)
+		fatal("malloc");
+	read_frame(hs_timeout_ms(), &f);
+	if (f.type != SC_T_REGISTER && f.type != SC_T_LOGIN)
+		refuse(SC_E_PROTOCOL, "protocol_violation",
+		    "expected REGISTER or LOGIN, got %s", sc_type_name(f.type));
+	isreg = f.type == SC_T_REGISTER;
+	open_record(&f, pt, SC_MAX_CT, &ptlen, NULL);
+	if (isreg) {
+		if ((code = sc_register_parse(pt, ptlen, &reg)) != 0)
+			refuse(code, "bad_input", "malformed REGISTER");
+		kex2 = reg.kex2;
+		code = authd_register(WORKER_FD_AUTHD, reg.username, reg.ulen,
+		    reg.email, reg.elen, reg.password, reg.plen, w.peer_fp,
+		    &w.account_id, canon, sizeof(canon));
+	} else {
+		if ((code = sc_login_parse(pt, ptlen, &login)) != 0)
+			refuse(code, "bad_input", "malformed LOGIN");
+		kex2 = login.kex2;
+		code = authd_login(WORKER_FD_AUTHD, login.username, login.ulen,
+		    login.password, login.plen, w.peer_fp, &w.account_id,
+		    canon, sizeof(canon));
+	}
+	/* The password is no longer needed anywhere in this process. */
+	OPENSSL_cleanse(pt, ptlen);
+	if (code != 0)
+		/* authd audited the details; the peer gets the code. */
+		refuse(code, isreg ? "register_refused" : "login_refused", "%s",
+		    code == SC_E_AUTH_FAIL ? "unknown user or wrong password" :
+		    code == SC_E_USER_EXISTS ? "username or email already taken" :
+		    code == SC_E_RATE_LIMITED ? "too many failed attempts, try later" :
+		    code == SC_E_REG_CLOSED ? "registration is closed" :
+		    code == SC_E_BAD_INPUT ? "username, email or password not acceptable" :
+		    code == SC_E_UNAVAILABLE ? "account database unavailable, try later" :
+		    "internal error");
+	strlcpy(w.user, canon, sizeof(w.user));
+
+	/* Second ephemeral DH: the session keys, one per direction. */
+	memset(&ok, 0, sizeof(ok));
+	ok.account_id = w.account_id;
+	ok.username = (const uint8_t *)w.user;
+	ok.ulen = strlen(w.user);
+	if (sc_x25519_keygen(&eph, ok.kex2) == -1 ||
+	    sc_x25519_derive(eph, kex2, SC_KEX_LEN, ss) == -1)
+		refuse(SC_E_PROTOCOL, "bad_input", "invalid key share");
+	wbuf_init(&body, SC_MAX_PAYLOAD);
+	wbuf_init(&out, SC_MAX_PAYLOAD);
+	if (sc_auth_ok_encode(&body, &ok) == -1)
+		refuse(SC_E_INTERNAL, "internal_error", "encode AUTH_OK");
+	send_record(SC_T_AUTH_OK, body.data, body.len, &out);
+	if (sc_derive_session_keys(ss, w.h2, &keys) == -1 ||
+	    record_set_keys(&w.ch, SC_PHASE_SESSION, &keys) == -1)
+		refuse(SC_E_INTERNAL, "internal_error", "session keys");
+	OPENSSL_cleanse(ss, sizeof(ss));
+	OPENSSL_cleanse(&keys, sizeof(keys));
+	EVP_PKEY_free(eph);
+	wbuf_free(&body);
+	wbuf_free(&out);
+	sc_frame_free(&f);
+	freezero(pt, SC_MAX_CT);
+
+	snprintf(idbuf, sizeof(idbuf), "%llu", (unsigned long long)w.account_id);
+	if (worker_send_state(WORKER_FD_CTL, WORKER_ST_AUTH, w.user) == -1)
+		log_warn("state to master");
+	setproctitle("worker [%s] %s", w.addr, w.user);
+	audit(isreg ? "session_start_register" : "session_start",
+	    "account_id", idbuf, "cert_sha256", w.peer_fp_hex, NULL);
+	log_info("session %s from %s: %s as %s", w.sid_hex, w.addr,
+	    isreg ? "registered" : "logged in", w.user);
+}
+
+/* Our receipt, signed by keyd; the client's, verified; both to the master. */
+static void
+close_session(const uint8_t *pt, size_t ptlen)
+{
+	struct sc_receipt theirs, mine;
+	struct wbuf stmt, body, out, msg;
+	EVP_PKEY *pub = NULL;
+	char hashhex[2 * SC_SHA256_LEN + 1], first[24], last[24];
+	int code;
+
+	if ((code = sc_receipt_parse(pt, ptlen, &theirs)) != 0)
+		refuse(code, "bad_receipt", "malformed CLOSE receipt");
+	memcpy(theirs.session_id, w.ch.session_id, SC_SESSION_ID_LEN);
+	memset(&mine, 0, sizeof(mine));
+	memcpy(mine.session_id, w.ch.session_id, SC_SESSION_ID_LEN);
+	mine.role = SC_ROLE_SERVER;
+	memcpy(mine.peer_fp, w.peer_fp, SC_SHA256_LEN);
+	if (transcript_digest(&w.tr, mine.transcript_sha256, &mine.first_seq,
+	    &mine.last_seq) == -1)
+		refuse(SC_E_INTERNAL, "internal_error",
+		    "transcript incomplete: no receipt");
+
+	wbuf_init(&stmt, SC_STMT_MAX);
+	if ((pub = X509_get_pubkey(w.peer)) == NULL ||
+	    sc_stmt_receipt(&stmt, &theirs) == -1 ||
+	    sc_rsa_verify(pub, stmt.data, stmt.len, theirs.sig,
+	    theirs.siglen) == -1)
+		refuse(SC_E_SIG_FAIL, "receipt_rejected",
+		    "client receipt signature does not verify");
+	EVP_PKEY_free(pub);
+	if (theirs.role != SC_ROLE_CLIENT ||
+	    CRYPTO_memcmp(theirs.peer_fp, w.cert_fp, SC_SHA256_LEN) != 0 ||
+	    CRYPTO_memcmp(theirs.transcript_sha256, mine.transcript_sha256,
+	    SC_SHA256_LEN) != 0 || theirs.first_seq != mine.first_seq ||
+	    theirs.last_seq != mine.last_seq)
+		refuse(SC_E_SIG_FAIL, "receipt_rejected",
+		    "client receipt does not match the server's transcript");
+
+	mine.siglen = sizeof(mine.sig);
+	if (keyd_sign_receipt(WORKER_FD_KEYD, &mine, mine.sig, &mine.siglen) == -1)
+		refuse(SC_E_INTERNAL, "internal_error", "keyd: no receipt");
+
+	/* The master writes both receipts next to the transcript. */
+	wbuf_init(&msg, IPC_MAX_BODY);
+	for (int i = 0; i < 2; i++) {
+		const struct sc_receipt *r = i == 0 ? &theirs : &mine;
+
+		wbuf_reset(&msg);
+		if (wbuf_put(&msg, w.ch.session_id, SC_SESSION_ID_LEN) == -1 ||
+		    wbuf_put(&msg, i == 0 ? w.peer_fp : w.cert_fp,
+		    SC_SHA256_LEN) == -1 || sc_receipt_encode(&msg, r) == -1 ||
+		    ipc_send(WORKER_FD_CTL, WORKER_RECEIPT, 0, msg.data,
+		    msg.len) == -1)
+			log_warn("receipt to master");
+	}
+	wbuf_free(&msg);
+
+	wbuf_init(&body, SC_MAX_PAYLOAD);
+	wbuf_init(&out, SC_MAX_PAYLOAD);
+	if (sc_receipt_encode(&body, &mine) == -1)
+		refuse(SC_E_INTERNAL, "internal_error", "encode receipt");
+	send_record(SC_T_CLOSE_ACK, body.data, body.len, &out);
+	(void)worker_send_state(WORKER_FD_CTL, WORKER_ST_CLOSING, w.user);
+	hex_encode(mine.transcript_sha256, SC_SHA256_LEN, hashhex);
+	snprintf(first, sizeof(first), "%llu",
+	    (unsigned long long)mine.first_seq);
+	snprintf(last, sizeof(last), "%llu", (unsigned long long)mine.last_seq);
+	audit("session_end", "transcript_sha256", hashhex, "first_seq", first,
+	    "last_seq", last, NULL);
+	log_info("session %s from %s: %s closed, receipts exchanged",
+	    w.sid_hex, w.addr, w.user);
+	wbuf_free(&stmt);
+	wbuf_free(&body);
+	wbuf_free(&out);
+}
+
+/* The chat loop: verify, log, answer with the echo service. */
+static void
+serve(void)
+{
+	struct sc_frame f = { 0 };
+	struct sc_record rec;
+	struct wbuf body, out;
+	const uint8_t *text;
+	uint8_t *pt;
+	char reply[SC_MAX_TEXT + 1];
+	size_t ptlen, tlen, n;
+	int code, idle = w.conf->idle_timeout ?
+	    (int)w.conf->idle_timeout * 1000 : -1;
+
+	if ((pt = malloc(SC_MAX_CT)) == NULL)
+		fatal("malloc");
+	wbuf_init(&body, SC_MAX_PAYLOAD);
+	wbuf_init(&out, SC_MAX_PAYLOAD);
+	for (;;) {
+		sc_frame_free(&f);
+		read_frame(idle, &f);
+		if (f.type != SC_T_CHAT && f.type != SC_T_CLOSE)
+			refuse(SC_E_PROTOCOL, "protocol_violation",
+			    "%s not allowed in a session",
+			    sc_type_name(f.type));
+		open_record(&f, pt, SC_MAX_CT, &ptlen, &rec);
+		if (f.type == SC_T_CLOSE) {
+			close_session(pt, ptlen);
+			break;
+		}
+		if ((code = sc_chat_parse(pt, ptlen, &text, &tlen)) != 0 ||
+		    !sc_valid_text(text, tlen))
+			refuse(code ? code : SC_E_BAD_INPUT, "bad_input",
+			    "CHAT text must be UTF-8 without control characters");
+		if (transcript_append(&w.tr, SC_DIR_C2S, SC_T_CHAT, &rec,
+		    w.peer_fp) == -1)
+			refuse(SC_E_INTERNAL, "internal_error",
+			    "transcript write failed");
+		w.nchat++;
+
+		/* The seed's echo service, until users talk to users. */
+		n = (size_t)snprintf(reply, sizeof(reply), "echo: %.*s",
+		    (int)tlen, (const char *)text);
+		if (n >= sizeof(reply))
+			n = sizeof(reply) - 1;
+		/* Never cut a UTF-8 sequence in half. */
+		while (n > 0 && ((unsigned char)reply[n] & 0xc0) == 0x80)
+			n--;
+		wbuf_reset(&body);
+		if (sc_chat_encode(&body, (const uint8_t *)reply, n) == -1)
+			refuse(SC_E_INTERNAL, "internal_error", "encode CHAT");
+		send_record(SC_T_CHAT, body.data, body.len, &out);
+		OPENSSL_cleanse(pt, ptlen);
+	}
+	sc_frame_free(&f);
+	freezero(pt, SC_MAX_CT);
+	wbuf_free(&body);
+	wbuf_free(&out);
+}
+
+int
+worker_main(const struct sc_config *conf, int argc, char **argv)
+{
+	struct privdrop_spec spec;
+
+	(void)argc;
+	(void)argv;
+	memset(&w, 0, sizeof(w));
+	w.conf = conf;
+	w.fd = WORKER_FD_CLIENT;
+	strlcpy(w.addr, conf->peer_addr, sizeof(w.addr));
+	w.hs_deadline = time(NULL) + (time_t)conf->handshake_timeout;
+	setproctitle("worker [%s]", w.addr);
+
+	/* Public material only, read before the drop. */
+	load_public();
+	if (transcript_fdopen(&w.tr, WORKER_FD_TRANSCRIPT,
+	    TRANSCRIPT_SYNC_EACH) == -1)
+		fatal("transcript descriptor");
+
+	memset(&spec, 0, sizeof(spec));
+	spec.user = conf->worker_user;
+	spec.jail = conf->jail;
+	spec.keep_stderr = conf->foreground;
+	if (privdrop(&spec) == -1)
+		fatalx("privilege drop failed");
+	if (sandbox_apply(SANDBOX_WORKER) == -1)
+		fatalx("cannot install the worker sandbox");
+
+	handshake();
+	authenticate();
+	serve();
+	transcript_close(&w.tr);
+	record_channel_clear(&w.ch);
+	pki_trust_free(w.trust);
+	X509_free(w.cert);
+	X509_free(w.peer);
+	return 0;
+}
