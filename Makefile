@@ -60,7 +60,7 @@ TESTLIB_SRC = $(wildcard tests/lib/*.c)
 TESTLIB_OBJ = $(TESTLIB_SRC:%.c=$(BUILD)/obj/%.o)
 TESTLIB     = $(BUILD)/lib/libsctest.a
 
-TEST_SRC  = $(wildcard tests/unit/test_*.c tests/integration/test_*.c tests/attack/test_*.c)
+TEST_SRC  = $(wildcard tests/unit/test_*.c tests/integration/test_*.c tests/attack/test_*.c tests/fault/test_*.c)
 TEST_BINS = $(TEST_SRC:%.c=$(BUILD)/%)
 
 # Programs whose folder exists (folders are created when they get content).

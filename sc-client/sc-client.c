@@ -206,6 +206,19 @@ make_dir(const char *path)
 }
 
 static void
+conf_free(struct client_conf *c)
+{
+	free(c->server);
+	free(c->ca);
+	free(c->crl);
+	free(c->cert);
+	free(c->key);
+	free(c->server_name);
+	free(c->state_dir);
+	memset(c, 0, sizeof(*c));
+}
+
+static void
 report(const char *what, const struct csession_err *e)
 {
 	if (e->remote)
@@ -235,9 +248,9 @@ main(int argc, char **argv)
 	struct client_conf conf = { 0 };
 	struct csession_opts o;
 	struct csession_err err;
-	struct csession *cs;
-	char *confpath = NULL, *user = NULL, *email = NULL, *pass, *host, *port;
-	char *line, reply[SC_MAX_TEXT + 1], base[PATH_MAX], tpath[PATH_MAX];
+	struct csession *cs = NULL;
+	char *confpath = NULL, *user = NULL, *email = NULL, *pass;
+	char *host = NULL, *port = NULL, *line = NULL, reply[SC_MAX_TEXT + 1], base[PATH_MAX], tpath[PATH_MAX];
 	char rmine[PATH_MAX], rtheirs[PATH_MAX], stamp[32], defconf[PATH_MAX];
 	const char *home = getenv("HOME"), *cmd;
 	int ch, verbose = 0, pw_stdin = 0, interactive, rc = 0;
@@ -322,7 +335,8 @@ main(int argc, char **argv)
 	if ((cs = csession_open(&o, &err)) == NULL) {
 		freezero(pass, SC_MAX_PASSWORD + 2);
 		report("connect", &err);
-		return 1;
+		rc = 1;
+		goto done;
 	}
 	if (strcmp(cmd, "register") == 0)
 		rc = csession_register(cs, user, email, pass);
@@ -331,8 +345,8 @@ main(int argc, char **argv)
 	freezero(pass, SC_MAX_PASSWORD + 2);
 	if (rc == -1) {
 		report(cmd, &cs->err);
-		csession_free(cs);
-		return 1;
+		rc = 1;
+		goto done;
 	}
 	printf("%s as %s (account %llu); server certificate SHA-256 ",
 	    strcmp(cmd, "register") == 0 ? "Registered and logged in" :
@@ -393,5 +407,8 @@ main(int argc, char **argv)
  done:
 	free(line);
 	csession_free(cs);
+	free(host);
+	free(port);
+	conf_free(&conf);
 	return rc;
 }
