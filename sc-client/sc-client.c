@@ -43,8 +43,9 @@ static void __attribute__((noreturn))
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: sc-client [-v] [-c file] [-s host[:port]] [--ca file] [--crl file]\n"
-	    "                 [--cert file] [--key file] [--name server-name]\n"
+	    "usage: sc-client [-v] [-c file] [-s | --server host[:port]] [--ca file]\n"
+	    "                 [--crl file]"
+	    " [--cert file] [--key file] [--name server-name]\n"
 	    "                 [--dir state-dir] [--password-stdin]\n"
 	    "                 register --username name --email address\n"
 	    "       sc-client [options] login --username name\n");
@@ -286,10 +287,14 @@ main(int argc, char **argv)
 		usage();
 	if (optind + 1 != argc)
 		usage();
-	if (user == NULL)
-		fatalx("%s: --username is required", cmd);
-	if (strcmp(cmd, "register") == 0 && email == NULL)
-		fatalx("register: --email is required");
+	if (user == NULL) {
+		fprintf(stderr, "sc-client: %s: --username is required\n", cmd);
+		usage();
+	}
+	if (strcmp(cmd, "register") == 0 && email == NULL) {
+		fprintf(stderr, "sc-client: register: --email is required\n");
+		usage();
+	}
 	if (confpath == NULL && home != NULL) {
 		snprintf(defconf, sizeof(defconf),
 		    "%s/.config/securechat/client.conf", home);
@@ -332,8 +337,12 @@ main(int argc, char **argv)
 	o.key = conf.key;
 	o.server_name = conf.server_name;
 	o.transcript = tpath;
+	log_debug("connecting to %s port %s, server name %s", host, port,
+	    conf.server_name ? conf.server_name : host);
 	if ((cs = csession_open(&o, &err)) == NULL) {
 		freezero(pass, SC_MAX_PASSWORD + 2);
+		/* Nothing was said: leave no empty transcript behind. */
+		(void)unlink(tpath);
 		report("connect", &err);
 		rc = 1;
 		goto done;
@@ -347,6 +356,13 @@ main(int argc, char **argv)
 		report(cmd, &cs->err);
 		rc = 1;
 		goto done;
+	}
+	if (log_getverbose() > 0) {
+		char sid[2 * SC_SESSION_ID_LEN + 1];
+
+		for (n = 0; n < SC_SESSION_ID_LEN; n++)
+			snprintf(sid + 2 * n, 3, "%02x", cs->ch.session_id[n]);
+		log_debug("session %s with %s", sid, conf.server);
 	}
 	printf("%s as %s (account %llu); server certificate SHA-256 ",
 	    strcmp(cmd, "register") == 0 ? "Registered and logged in" :
