@@ -641,6 +641,8 @@ csession_close(struct csession *cs, const char *my_receipt,
 {
 	struct sc_receipt mine, theirs;
 	struct sc_frame f = { 0 };
+	uint8_t cur_hash[SC_SHA256_LEN];
+	uint64_t cur_first, cur_last;
 	struct wbuf stmt, body, out;
 	EVP_PKEY *pub = NULL;
 	uint8_t pt[1024];
@@ -674,9 +676,51 @@ csession_close(struct csession *cs, const char *my_receipt,
 	}
 	if (send_record(cs, SC_T_CLOSE, body.data, body.len, &out) == -1)
 		goto out;
-	if (recv_record(cs, cs->timeout_ms, SC_T_CLOSE_ACK, &f, pt,
-	    sizeof(pt), &ptlen, NULL) == -1)
+	/* What we hold from now on; our signed receipt stays as sent. */
+	memcpy(cur_hash, mine.transcript_sha256, SC_SHA256_LEN);
+	cur_first = mine.first_seq;
+	cur_last = mine.last_seq;
+	/*
+	 * CHAT records the server sent before it saw CLOSE are accepted and
+	 * logged as usual (PROTOCOL.md §5, CLOSING): the server's receipt
+	 * covers them.
+	 */
+	for (;;) {
+		struct sc_record rec;
+		uint8_t chatpt[SC_CT_LEN(SC_MAX_TEXT + 2)];
+
+		sc_frame_free(&f);
+		if (read_frame(cs, cs->timeout_ms, &f) == -1)
+			goto out;
+		if (f.type == SC_T_ERROR) {
+			fail_remote(cs, &f);
+			goto out;
+		}
+		if (f.type != SC_T_CHAT)
+			break;
+		if ((code = record_open(&cs->ch, f.type, f.payload, f.len,
+		    chatpt, sizeof(chatpt), &ptlen, &rec)) != 0) {
+			fail_local(cs, code, "server CHAT record rejected: %s",
+			    sc_err_name(code));
+			goto out;
+		}
+		OPENSSL_cleanse(chatpt, sizeof(chatpt));
+		if (log_record(cs, SC_DIR_S2C, &rec, cs->peer_fp) == -1 ||
+		    transcript_digest(&cs->tr, cur_hash, &cur_first,
+		    &cur_last) == -1)
+			goto out;
+	}
+	if (f.type != SC_T_CLOSE_ACK) {
+		fail_local(cs, SC_E_PROTOCOL, "server sent %s, expected "
+		    "CLOSE_ACK", sc_type_name(f.type));
 		goto out;
+	}
+	if ((code = record_open(&cs->ch, f.type, f.payload, f.len, pt,
+	    sizeof(pt), &ptlen, NULL)) != 0) {
+		fail_local(cs, code, "server CLOSE_ACK record rejected: %s",
+		    sc_err_name(code));
+		goto out;
+	}
 	if ((code = sc_receipt_parse(pt, ptlen, &theirs)) != 0) {
 		fail_local(cs, code, "malformed server receipt");
 		goto out;
@@ -696,9 +740,9 @@ csession_close(struct csession *cs, const char *my_receipt,
 		fail_local(cs, SC_E_SIG_FAIL, "server receipt is not about us");
 		goto out;
 	}
-	if (CRYPTO_memcmp(theirs.transcript_sha256, mine.transcript_sha256,
-	    SC_SHA256_LEN) != 0 || theirs.first_seq != mine.first_seq ||
-	    theirs.last_seq != mine.last_seq) {
+	if (CRYPTO_memcmp(theirs.transcript_sha256, cur_hash,
+	    SC_SHA256_LEN) != 0 || theirs.first_seq != cur_first ||
+	    theirs.last_seq != cur_last) {
 		fail_local(cs, SC_E_SIG_FAIL, "server receipt covers another "
 		    "transcript than ours");
 		goto out;

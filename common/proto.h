@@ -240,7 +240,11 @@ int	sc_chat_parse(const uint8_t *, size_t, const uint8_t **textp,
 int	sc_receipt_encode(struct wbuf *, const struct sc_receipt *);
 int	sc_receipt_parse(const uint8_t *, size_t, struct sc_receipt *);
 
-/* Content checks (1 if acceptable, 0 if not): see PROTOCOL.md §3. */
+/*
+ * Content checks (1 if acceptable, 0 if not): see PROTOCOL.md §3.5.
+ * sc_valid_username accepts the canonical (lower-case) form only; the
+ * server folds ASCII upper case first (common/account.h).
+ */
 int	sc_valid_username(const uint8_t *, size_t);
 int	sc_valid_email(const uint8_t *, size_t);
 int	sc_valid_password(const uint8_t *, size_t);

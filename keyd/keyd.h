@@ -1,7 +1,7 @@
 /*
  * keyd.h: the boundary of the key daemon.  Every message that crosses it
  * is listed here, with its body; the enum doubles as the documentation of
- * what keyd accepts and when (docs/ARCHITECTURE.md "keyd", docs/TRUST.md).
+ * what keyd accepts and when (docs/ARCHITECTURE.md "keyd").
  *
  * keyd holds the server's RSA private key and nothing else.  It signs only
  * the statements of docs/PROTOCOL.md, which it builds itself from the

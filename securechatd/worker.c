@@ -466,8 +466,13 @@ close_session(const uint8_t *pt, size_t ptlen)
 	    CRYPTO_memcmp(theirs.transcript_sha256, mine.transcript_sha256,
 	    SC_SHA256_LEN) != 0 || theirs.first_seq != mine.first_seq ||
 	    theirs.last_seq != mine.last_seq)
-		refuse(SC_E_SIG_FAIL, "receipt_rejected",
-		    "client receipt does not match the server's transcript");
+		/*
+		 * Not tampering (the signature verified) but a receipt over
+		 * another state: docs/PROTOCOL.md §6.4.  Clients drain their
+		 * replies before CLOSE, so this means a broken client.
+		 */
+		refuse(SC_E_PROTOCOL, "receipt_rejected",
+		    "client receipt does not cover the server's transcript");
 
 	mine.siglen = sizeof(mine.sig);
 	if (keyd_sign_receipt(WORKER_FD_KEYD, &mine, mine.sig, &mine.siglen) == -1)
