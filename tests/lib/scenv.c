@@ -315,6 +315,22 @@ scenv_audit(struct scenv *e)
 	return s ? s : strdup("");
 }
 
+int
+scenv_wait_audit(struct scenv *e, const char *needle, int seconds)
+{
+	char *s;
+	int i, found = 0;
+
+	for (i = 0; i < seconds * 20 && !found; i++) {
+		s = scenv_audit(e);
+		found = strstr(s, needle) != NULL;
+		free(s);
+		if (!found)
+			usleep(50000);
+	}
+	return found;
+}
+
 pid_t
 scenv_find_proc(pid_t ppid, const char *needle)
 {

@@ -59,6 +59,12 @@ int	scenv_client(struct scenv *, struct tu_result *, const char *who,
 const char *scenv_ca_file(struct scenv *, const char *name);
 /* The audit log's content (malloc'd, "" when missing). */
 char	*scenv_audit(struct scenv *);
+/*
+ * Wait up to seconds for the audit log to contain needle: the master
+ * writes what workers send asynchronously, so a client may see the
+ * server's answer before the audit line is written.  1 if found.
+ */
+int	scenv_wait_audit(struct scenv *, const char *needle, int seconds);
 /* pid of a process whose cmdline contains needle and whose parent is ppid (0: any). */
 pid_t	scenv_find_proc(pid_t ppid, const char *needle);
 
