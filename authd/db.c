@@ -4,8 +4,10 @@
  * One connection, opened on demand.  A statement that fails while being
  * prepared because the server went away (the usual sign of a stale
  * connection after a database restart) is retried once on a new
- * connection; a failure during execution is not retried, because the
- * statement may have taken effect, and is reported as UNAVAILABLE.
+ * connection, unless it failed only after a timeout (a hung server); a
+ * failure during execution is not retried, because the statement may
+ * have taken effect, and is reported as UNAVAILABLE.  After any failure
+ * of that kind, requests fail at once for DB_RETRY_INTERVAL.
  */
 #include "db.h"
 
@@ -34,6 +36,12 @@ struct authdb {
  * from one thread, and an unreachable server must not stall them all.
  */
 #define DB_RETRY_INTERVAL	1
+/*
+ * A stale connection (the server restarted) fails at once; a statement
+ * that failed only after this long met a server that is hung, and
+ * reconnecting would only add a connect timeout to the wait.
+ */
+#define DB_STALE_MAX_MS		1000
 
 static enum authdb_rc classify(unsigned int);
 
@@ -93,6 +101,32 @@ classify(unsigned int err)
 	return ADB_INTERNAL;
 }
 
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The server went away during a statement: drop the connection, and
+ * fail the requests of the next DB_RETRY_INTERVAL at once, as after a
+ * failed connect.  Without this, every request behind a hung server
+ * would wait out its own connect timeout in authd's single thread.
+ */
+static void
+mark_down(struct authdb *a)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	a->down = 1;
+	a->retry_at = now.tv_sec + DB_RETRY_INTERVAL;
+	disconnect(a);
+}
+
 /* Log a statement failure; the SQL text is ours, never a value. */
 static enum authdb_rc
 stmt_fail(struct authdb *a, MYSQL_STMT *st, const char *what)
@@ -104,8 +138,7 @@ stmt_fail(struct authdb *a, MYSQL_STMT *st, const char *what)
 		if (!a->down)
 			log_warnx("database unavailable (%s): %s", what,
 			    mysql_stmt_error(st));
-		a->down = 1;
-		disconnect(a);
+		mark_down(a);
 	} else if (rc == ADB_INTERNAL)
 		log_warnx("database: %s: error %u: %s", what, err,
 		    mysql_stmt_error(st));
@@ -176,6 +209,7 @@ run(struct authdb *a, const char *what, const char *sql, MYSQL_BIND *in,
 {
 	MYSQL_STMT *st = NULL;
 	enum authdb_rc rc;
+	long long t0;
 	int attempt, r;
 
 	if (found != NULL)
@@ -187,12 +221,14 @@ run(struct authdb *a, const char *what, const char *sql, MYSQL_BIND *in,
 			log_warnx("database: %s: out of memory", what);
 			return ADB_INTERNAL;
 		}
+		t0 = mono_ms();
 		if (mysql_stmt_prepare(st, sql,
 		    (unsigned long)strlen(sql)) == 0)
 			break;
 		/* A stale connection shows here first: reconnect, once. */
 		if (attempt == 0 && !a->in_txn &&
-		    dbconf_err_unavailable(mysql_stmt_errno(st))) {
+		    dbconf_err_unavailable(mysql_stmt_errno(st)) &&
+		    mono_ms() - t0 < DB_STALE_MAX_MS) {
 			log_debug("database: %s: %s; reconnecting", what,
 			    mysql_stmt_error(st));
 			mysql_stmt_close(st);
@@ -266,8 +302,7 @@ simple(struct authdb *a, const char *sql)
 			if (!a->down)
 				log_warnx("database unavailable (%s): %s", sql,
 				    mysql_error(a->db));
-			a->down = 1;
-			disconnect(a);
+			mark_down(a);
 		} else
 			log_warnx("database: %s: error %u: %s", sql, err,
 			    mysql_error(a->db));

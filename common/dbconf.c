@@ -22,7 +22,8 @@
 
 #define DBCONF_LINE_MAX	1024
 #define DB_CONNECT_TIMEOUT	3	/* seconds: the server is near */
-#define DB_RW_TIMEOUT		10
+/* A hung server must not hold a login (and authd's one thread) long. */
+#define DB_RW_TIMEOUT		5
 
 enum dbconf_key { K_DATABASE, K_HOST, K_PASSWORD, K_PORT, K_SOCKET, K_USER };
 

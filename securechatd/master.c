@@ -118,6 +118,8 @@ static volatile sig_atomic_t got_sigchld, got_sighup, got_sigterm;
 static uint64_t		 watchdog_usec;
 static struct timespec	 watchdog_last;
 static unsigned int	 status_sessions = ~0U, status_unauth = ~0U;
+static unsigned int	 title_sessions = ~0U, title_unauth = ~0U;
+static struct timespec	 status_last;
 
 static struct ipc_msg	 msg;	/* 32 KiB receive buffer, reused */
 
@@ -206,22 +208,42 @@ status_exit(int status, char *buf, size_t len)
 
 /* ---- systemd ---- */
 
+/*
+ * STATUS= to systemd at most once a second (the loop's timer sends the
+ * latest counts): sd_notify() blocks while the manager's queue is full,
+ * and one datagram per connection would stall the master behind a busy
+ * PID 1 during a connection burst.  The process title is ours: always.
+ */
+#define STATUS_INTERVAL_MS	1000
+
 static void
 notify_status(int force)
 {
+	struct timespec now;
 	char title[96];
+	long long ms;
 
+	if (force || nsessions != title_sessions || nunauth != title_unauth) {
+		title_sessions = nsessions;
+		title_unauth = nunauth;
+		snprintf(title, sizeof(title), "master [%u sessions, %u "
+		    "unauthenticated]%s", nsessions, nunauth,
+		    phase == PH_RUN ? "" : " shutting down");
+		setproctitle("%s", title);
+	}
 	if (!force && nsessions == status_sessions && nunauth == status_unauth)
 		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (long long)(now.tv_sec - status_last.tv_sec) * 1000 +
+	    (now.tv_nsec - status_last.tv_nsec) / 1000000;
+	if (!force && ms < STATUS_INTERVAL_MS)
+		return;
+	status_last = now;
 	status_sessions = nsessions;
 	status_unauth = nunauth;
 	(void)sd_notifyf(0, "STATUS=%u session%s (%u unauthenticated)%s",
 	    nsessions, nsessions == 1 ? "" : "s", nunauth,
 	    phase == PH_RUN ? "" : ", shutting down");
-	snprintf(title, sizeof(title), "master [%u sessions, %u "
-	    "unauthenticated]%s", nsessions, nunauth,
-	    phase == PH_RUN ? "" : " shutting down");
-	setproctitle("%s", title);
 }
 
 static void

@@ -286,7 +286,23 @@ tu_db_start(struct tu_db *db)
 		    "--skip-test-db", "--skip-name-resolve",
 		    geteuid() == 0 ? "--user=root" : NULL, NULL };
 
-		if (tu_run(&r, NULL, 120, argv) != 0) {
+		char *oldtmp = getenv("TMPDIR") ? strdup(getenv("TMPDIR")) :
+		    NULL;
+		int rc;
+
+		/*
+		 * The bootstrap server's temporary tables go to TMPDIR: a
+		 * private one, so that suites started together don't collide
+		 * on /tmp/#sql-temptable-*.
+		 */
+		setenv("TMPDIR", db->dir, 1);
+		rc = tu_run(&r, NULL, 120, argv);
+		if (oldtmp != NULL)
+			setenv("TMPDIR", oldtmp, 1);
+		else
+			unsetenv("TMPDIR");
+		free(oldtmp);
+		if (rc != 0) {
 			fprintf(stderr, "tu_db: %s failed (status %d):\n"
 			    "%s\n%s\n", prog, r.status, r.out, r.err);
 			tu_result_free(&r);

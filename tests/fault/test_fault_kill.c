@@ -1,0 +1,566 @@
+/*
+ * test_fault_kill.c: SIGKILL the processes under a running installation
+ * (keyd, authd, one worker, the MariaDB server) in the middle of
+ * sessions, with the real daemon as root (tests/lib/scenv.c), and show
+ * what the daemon promises:
+ *
+ *  - the master logs and audits every death, restarts keyd and authd with
+ *    a backoff, and new sessions work after the restart;
+ *  - a session that needs the dead process fails with a clean ERROR
+ *    (INTERNAL for keyd, UNAVAILABLE for authd or the database), never a
+ *    hang, and sessions that do not need it go on;
+ *  - a killed worker ends only its own session: the master reaps it,
+ *    audits the signal and frees its slot;
+ *  - every transcript line written before a kill is intact and verifies,
+ *    and receipts of sessions that completed before it still verify.
+ *
+ * One installation for the whole file; the tests run in order and each
+ * starts once the master has no session left.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "csession.h"
+#include "faultutil.h"
+#include "proto.h"
+#include "scenv.h"
+
+/* Per-source limit: small, so that a freed slot can be seen. */
+#define PER_SOURCE	4
+
+static struct scenv env;
+
+static const char *const users[] = { "alice", "bob", "carol" };
+#define PASS(u)	(strcmp((u), "alice") == 0 ? "alice password 1" : \
+		 strcmp((u), "bob") == 0 ? "bob password 12" : \
+		 "carol password 123")
+
+static double
+elapsed_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) +
+	    (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static int
+setup(void **state)
+{
+	struct fu_sess s;
+	size_t i;
+
+	(void)state;
+	if (scenv_setup(&env, "fkill") == -1)
+		goto fail;
+	snprintf(env.extra_conf, sizeof(env.extra_conf),
+	    "max_per_source %d\n", PER_SOURCE);
+	if (scenv_start(&env) == -1)
+		goto fail;
+	/* Every account the tests use, registered with its own cert. */
+	for (i = 0; i < sizeof(users) / sizeof(users[0]); i++) {
+		if (fu_sess_login(&env, &s, users[i], users[i],
+		    PASS(users[i]), 1, NULL) == -1)
+			goto fail;
+		fu_sess_free(&s);
+	}
+	return 0;
+ fail:
+	scenv_teardown(&env);
+	return -1;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	/* A test that failed while the database was stopped. */
+	if (env.db.pid > 0)
+		(void)kill(env.db.pid, SIGCONT);
+	scenv_teardown(&env);
+	return 0;
+}
+
+/* Each test starts from a quiet daemon. */
+static void
+quiet(void)
+{
+	assert_int_equal(fu_wait_sessions(env.pid, 0, 20), 0);
+}
+
+static void
+login(struct fu_sess *s, const char *user)
+{
+	assert_int_equal(fu_sess_login(&env, s, user, user, PASS(user), 0,
+	    NULL), 0);
+}
+
+/* The server's receipt file of a transcript ("<name>.log"). */
+static void
+receipt_path(const char *str, const char *role, char *out, size_t len)
+{
+	const char *base = strrchr(str, '/') + 1;
+	size_t n = strlen(base) - strlen(".log");
+
+	assert_true((size_t)snprintf(out, len, "%s/%.*s.%s.json",
+	    env.receipts, (int)n, base, role) < len);
+}
+
+static void
+check_transcript(const struct fu_sess *s, const char *path,
+    const char *user, size_t want_lines)
+{
+	size_t n = 0;
+
+	assert_int_equal(fu_transcript_verify(path, s->sid,
+	    scenv_ca_file(&env, strcmp(user, "alice") == 0 ? "alice.pem" :
+	    strcmp(user, "bob") == 0 ? "bob.pem" : "carol.pem"),
+	    scenv_ca_file(&env, "server.pem"), &n), 0);
+	assert_int_equal(n, want_lines);
+}
+
+/*
+ * keyd: the sessions it served lose their signer.  Their next server
+ * record cannot be signed, so the worker answers INTERNAL and closes;
+ * nothing written before is touched.  A new keyd serves new sessions.
+ */
+static void
+test_kill_keyd(void **state)
+{
+	struct fu_sess done, live, fresh;
+	struct csession *cs;
+	struct csession_err err;
+	char rcpt[PATH_MAX + 64], *before, *after, reply[256];
+	pid_t keyd, keyd2, keyd3;
+	size_t n, blen;
+	int gone;
+
+	(void)state;
+	quiet();
+	/* A session that completes before the kill. */
+	login(&done, "alice");
+	assert_int_equal(fu_chat(done.cs, "finished before the kill", 10000),
+	    0);
+	assert_int_equal(fu_sess_close(&done), 0);
+
+	/* A session established before the kill. */
+	login(&live, "bob");
+	assert_int_equal(fu_chat(live.cs, "before the kill, one", 10000), 0);
+	assert_int_equal(fu_chat(live.cs, "before the kill, two", 10000), 0);
+	check_transcript(&live, live.str, "bob", 4);
+	check_transcript(&live, live.ctr, "bob", 4);
+	before = tu_read(live.str, &blen);
+	assert_non_null(before);
+
+	keyd = fu_wait_child(env.pid, "keyd -k", -1, 10);
+	assert_true(keyd > 0);
+	assert_int_equal(kill(keyd, SIGKILL), 0);
+
+	/* Logged, audited, restarted after the first backoff step. */
+	assert_int_equal(fu_wait_count(env.log, "keyd died (signal 9)", 1, 20),
+	    0);
+	assert_int_equal(fu_wait_count(env.log, "keyd will be restarted in 1 s",
+	    1, 20), 0);
+	assert_int_equal(fu_audit_wait(&env, 1, 20, "\"event\":\"child_crash\"",
+	    "\"child\":\"keyd\"", "\"status\":\"signal 9\"", NULL), 0);
+	keyd2 = fu_wait_child(env.pid, "keyd -k", keyd, 20);
+	assert_true(keyd2 > 0);
+	assert_int_equal(fu_audit_wait(&env, 1, 20,
+	    "\"event\":\"child_restart\"", "\"child\":\"keyd\"", NULL), 0);
+
+	/* The kill itself changed nothing written. */
+	after = tu_read(live.str, NULL);
+	assert_non_null(after);
+	assert_string_equal(before, after);
+	free(after);
+
+	/*
+	 * The established session: its keyd channel died with keyd.  The
+	 * worker accepts and logs the client's record, cannot sign the
+	 * answer, and says INTERNAL (never a hang, never a partial frame).
+	 */
+	assert_int_equal(csession_send_chat(live.cs, "after the kill", 14), 0);
+	assert_int_equal(csession_recv_chat(live.cs, 20000, reply,
+	    sizeof(reply), &n), -1);
+	assert_int_equal(live.cs->err.remote, 1);
+	assert_int_equal(live.cs->err.code, SC_E_INTERNAL);
+	/* ... then closes: end of stream, and the worker is gone. */
+	assert_int_equal(fu_server_error(live.cs, 10000, NULL, 0), -1);
+	assert_int_equal(fu_wait_sessions(env.pid, 0, 20), 0);
+	assert_int_equal(fu_audit_wait(&env, 1, 20,
+	    "\"event\":\"internal_error\"", "\"user\":\"bob\"", NULL), 0);
+	/* Every line from before is intact, in place, and verifies. */
+	after = tu_read(live.str, NULL);
+	assert_non_null(after);
+	assert_memory_equal(before, after, blen);
+	free(after);
+	check_transcript(&live, live.str, "bob", 5);
+	check_transcript(&live, live.ctr, "bob", 5);
+	free(before);
+	fu_sess_free(&live);
+
+	/* The session that completed before: both receipts still verify. */
+	receipt_path(done.str, "server", rcpt, sizeof(rcpt));
+	assert_int_equal(fu_receipt_verify(done.str, rcpt,
+	    scenv_ca_file(&env, "server.pem"), scenv_ca_file(&env, "ca.pem")),
+	    0);
+	receipt_path(done.str, "client", rcpt, sizeof(rcpt));
+	assert_int_equal(fu_receipt_verify(done.str, rcpt,
+	    scenv_ca_file(&env, "alice.pem"), scenv_ca_file(&env, "ca.pem")),
+	    0);
+	check_transcript(&done, done.str, "alice", 2);
+	fu_sess_free(&done);
+
+	/* A new session through the new keyd, receipts included. */
+	login(&fresh, "carol");
+	assert_int_equal(fu_chat(fresh.cs, "after the restart", 10000), 0);
+	assert_int_equal(fu_sess_close(&fresh), 0);
+	receipt_path(fresh.str, "server", rcpt, sizeof(rcpt));
+	assert_int_equal(fu_wait_count(rcpt, "\"role\"", 1, 10), 0);
+	assert_int_equal(fu_receipt_verify(fresh.str, rcpt,
+	    scenv_ca_file(&env, "server.pem"), scenv_ca_file(&env, "ca.pem")),
+	    0);
+	fu_sess_free(&fresh);
+
+	/*
+	 * A second death soon after: the backoff doubles.  While no keyd
+	 * runs, a new connection is refused with UNAVAILABLE (checked only
+	 * when the attempt provably fell in that window).
+	 */
+	assert_int_equal(kill(keyd2, SIGKILL), 0);
+	assert_int_equal(fu_wait_count(env.log, "keyd will be restarted in 2 s",
+	    1, 20), 0);
+	gone = fu_count_children(env.pid, "keyd -k") == 0;
+	cs = fu_open(&env, "alice", NULL, 0, &err);
+	if (gone && fu_count_children(env.pid, "keyd -k") == 0) {
+		assert_null(cs);
+		assert_int_equal(err.remote, 1);
+		assert_int_equal(err.code, SC_E_UNAVAILABLE);
+	}
+	if (cs != NULL)
+		csession_free(cs);
+	keyd3 = fu_wait_child(env.pid, "keyd -k", keyd2, 20);
+	assert_true(keyd3 > 0);
+	assert_int_equal(fu_audit_wait(&env, 2, 20,
+	    "\"event\":\"child_restart\"", "\"child\":\"keyd\"", NULL), 0);
+	login(&fresh, "alice");
+	assert_int_equal(fu_chat(fresh.cs, "after the second restart", 10000),
+	    0);
+	assert_int_equal(fu_sess_close(&fresh), 0);
+	fu_sess_free(&fresh);
+}
+
+/* A LOGIN sent in a thread while the test kills authd under it. */
+struct bg_login {
+	pthread_t	 th;
+	struct csession	*cs;
+	int		 rc;
+};
+
+static void *
+bg_login_run(void *arg)
+{
+	struct bg_login *b = arg;
+
+	b->rc = csession_login(b->cs, "bob", PASS("bob"));
+	return NULL;
+}
+
+/*
+ * authd: a login it holds fails with UNAVAILABLE when it dies; sessions
+ * already logged in never talk to authd again and go on; a new authd
+ * serves later logins.
+ */
+static void
+test_kill_authd(void **state)
+{
+	struct fu_sess live, fresh;
+	struct bg_login bg;
+	struct csession *early;
+	struct csession_err err;
+	struct timespec t0;
+	pid_t authd, authd2, known[2], worker;
+	long q = -1;
+	double secs;
+
+	(void)state;
+	quiet();
+	login(&live, "alice");
+	assert_int_equal(fu_chat(live.cs, "before authd dies", 10000), 0);
+	known[0] = fu_wait_child(env.pid, "worker [127.0.0.1] alice", -1, 10);
+	assert_true(known[0] > 0);
+	/* A handshake done before the kill; its LOGIN comes after. */
+	early = fu_open(&env, "carol", NULL, 0, &err);
+	assert_non_null(early);
+	known[1] = fu_wait_new_child(env.pid, "worker [", known, 1, 10);
+	assert_true(known[1] > 0);
+
+	/*
+	 * A handshake (keyd only), then authd held still, then the LOGIN:
+	 * the test waits until the request sits in authd's end of that
+	 * worker's channel, so the login is provably in authd's hands.
+	 */
+	memset(&bg, 0, sizeof(bg));
+	bg.cs = fu_open(&env, "bob", NULL, 0, &err);
+	assert_non_null(bg.cs);
+	worker = fu_wait_new_child(env.pid, "worker [", known, 2, 10);
+	assert_true(worker > 0);
+	authd = fu_wait_child(env.pid, "authd -D", -1, 10);
+	assert_true(authd > 0);
+	assert_int_equal(kill(authd, SIGSTOP), 0);
+	assert_int_equal(pthread_create(&bg.th, NULL, bg_login_run, &bg), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while ((q = fu_channel_pending(worker, 5, authd)) <= 0 &&
+	    elapsed_since(&t0) < 20)
+		usleep(20 * 1000);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(kill(authd, SIGKILL), 0);
+	assert_int_equal(pthread_join(bg.th, NULL), 0);
+	secs = elapsed_since(&t0);
+	fprintf(stderr, "login in authd's hands when it died: %s \"%s\" "
+	    "%.1f s after the kill (%ld bytes were waiting)\n",
+	    sc_err_name(bg.cs->err.code), bg.cs->err.reason, secs, q);
+	assert_true(q > 0);
+	assert_int_equal(bg.rc, -1);
+	assert_int_equal(bg.cs->err.remote, 1);
+	assert_int_equal(bg.cs->err.code, SC_E_UNAVAILABLE);
+	assert_true(secs < 10);
+	csession_free(bg.cs);
+
+	assert_int_equal(fu_wait_count(env.log, "authd died (signal 9)", 1,
+	    20), 0);
+	assert_int_equal(fu_audit_wait(&env, 1, 20, "\"event\":\"child_crash\"",
+	    "\"child\":\"authd\"", "\"status\":\"signal 9\"", NULL), 0);
+	authd2 = fu_wait_child(env.pid, "authd -D", authd, 20);
+	assert_true(authd2 > 0);
+	assert_int_equal(fu_audit_wait(&env, 1, 20,
+	    "\"event\":\"child_restart\"", "\"child\":\"authd\"", NULL), 0);
+
+	/*
+	 * A worker's authd channel is made once, at accept: the session
+	 * whose handshake was done before the kill stays bound to the dead
+	 * authd, and its LOGIN, sent now, gets UNAVAILABLE too.
+	 */
+	assert_int_equal(csession_login(early, "carol", PASS("carol")), -1);
+	assert_int_equal(early->err.remote, 1);
+	assert_int_equal(early->err.code, SC_E_UNAVAILABLE);
+	csession_free(early);
+
+	/* The logged-in session never needed authd. */
+	assert_int_equal(fu_chat(live.cs, "after authd died", 10000), 0);
+	assert_int_equal(fu_chat(live.cs, "and still here", 10000), 0);
+	assert_int_equal(fu_sess_close(&live), 0);
+	check_transcript(&live, live.str, "alice", 6);
+	fu_sess_free(&live);
+
+	/* Later logins go to the new authd. */
+	login(&fresh, "bob");
+	assert_int_equal(fu_chat(fresh.cs, "authd is back", 10000), 0);
+	fu_sess_free(&fresh);
+}
+
+/*
+ * One worker: only its session ends.  The master reaps it, audits the
+ * signal, and its slot is free again (shown with the per-source limit).
+ */
+static void
+test_kill_worker(void **state)
+{
+	struct fu_sess s[PER_SOURCE], extra;
+	struct csession *cs;
+	struct csession_err err;
+	char reply[256];
+	pid_t victim;
+	size_t n;
+	int i, code;
+
+	(void)state;
+	quiet();
+	for (i = 0; i < PER_SOURCE; i++) {
+		login(&s[i], users[i % 3]);
+		assert_int_equal(fu_chat(s[i].cs, "hello", 10000), 0);
+	}
+	/* The limit holds: one more from this address is refused. */
+	cs = fu_open(&env, "carol", NULL, 0, &err);
+	assert_null(cs);
+	assert_int_equal(err.remote, 1);
+	assert_int_equal(err.code, SC_E_RATE_LIMITED);
+
+	/* s[1] is bob's only session: his worker names him. */
+	victim = fu_wait_child(env.pid, "worker [127.0.0.1] bob", -1, 10);
+	assert_true(victim > 0);
+	assert_int_equal(kill(victim, SIGKILL), 0);
+	assert_int_equal(fu_wait_gone(victim, 10), 0);
+
+	/* Its client sees the connection end, nothing else. */
+	(void)csession_send_chat(s[1].cs, "anyone?", 7);
+	assert_int_equal(csession_recv_chat(s[1].cs, 20000, reply,
+	    sizeof(reply), &n), -1);
+	assert_int_equal(s[1].cs->err.remote, 0);
+
+	assert_int_equal(fu_audit_wait(&env, 1, 20,
+	    "\"event\":\"worker_crash\"", "\"user\":\"bob\"",
+	    "\"status\":\"signal 9\"", NULL), 0);
+	assert_int_equal(fu_wait_count(env.log, "ended abnormally: signal 9",
+	    1, 20), 0);
+	assert_int_equal(fu_wait_sessions(env.pid, PER_SOURCE - 1, 20), 0);
+
+	/* The others go on, and the freed slot takes a new session. */
+	for (i = 0; i < PER_SOURCE; i++)
+		if (i != 1)
+			assert_int_equal(fu_chat(s[i].cs, "still here", 10000),
+			    0);
+	assert_int_equal(fu_sess_login(&env, &extra, "bob", "bob", PASS("bob"),
+	    0, &code), 0);
+	assert_int_equal(fu_chat(extra.cs, "in the freed slot", 10000), 0);
+	/* Lines the killed worker wrote are intact and verify. */
+	check_transcript(&s[1], s[1].str, "bob", 2);
+	for (i = 0; i < PER_SOURCE; i++) {
+		if (i != 1) {
+			assert_int_equal(fu_sess_close(&s[i]), 0);
+			check_transcript(&s[i], s[i].str, users[i % 3], 4);
+		}
+		fu_sess_free(&s[i]);
+	}
+	fu_sess_free(&extra);
+}
+
+/* Try logins until one succeeds; every failure must be UNAVAILABLE. */
+static int
+login_when_back(const char *user, int timeout_s)
+{
+	struct csession *cs;
+	struct timespec t0;
+	char reason[512];
+	int code;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		cs = fu_login(&env, user, user, PASS(user), 0, &code, reason,
+		    sizeof(reason));
+		if (cs != NULL) {
+			int rc = fu_chat(cs, "database is back", 10000);
+
+			csession_free(cs);
+			return rc;
+		}
+		if (code != SC_E_UNAVAILABLE)
+			return -1;
+		if (elapsed_since(&t0) > timeout_s)
+			return -1;
+		usleep(200 * 1000);
+	}
+}
+
+/* A login while the database is down: UNAVAILABLE, quickly, with a reason. */
+static void
+login_refused_unavailable(const char *user, int reg, double max_s)
+{
+	struct csession *cs;
+	struct timespec t0;
+	char reason[512];
+	double secs;
+	int code;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cs = fu_login(&env, "carol", user, PASS("carol"), reg, &code, reason,
+	    sizeof(reason));
+	secs = elapsed_since(&t0);
+	fprintf(stderr, "%s with the database down: %s \"%s\" after %.1f s\n",
+	    reg ? "registration" : "login", sc_err_name(code), reason, secs);
+	assert_null(cs);
+	assert_int_equal(code, SC_E_UNAVAILABLE);
+	assert_true(strstr(reason, "unavailable") != NULL);
+	assert_true(secs < max_s);
+}
+
+/*
+ * The database: killed outright, then hung (SIGSTOP).  New logins are
+ * refused with UNAVAILABLE within seconds; established sessions go on;
+ * when it returns, logins work again with the same authd.
+ */
+static void
+test_kill_database(void **state)
+{
+	struct fu_sess live;
+	pid_t authd;
+	int st;
+
+	(void)state;
+	quiet();
+	authd = fu_wait_child(env.pid, "authd -D", -1, 10);
+	assert_true(authd > 0);
+	login(&live, "alice");
+	assert_int_equal(fu_chat(live.cs, "before the database dies", 10000),
+	    0);
+
+	/* SIGKILL: the server's port is closed at once. */
+	assert_true(env.db.pid > 0);
+	assert_int_equal(kill(env.db.pid, SIGKILL), 0);
+	assert_int_equal(waitpid(env.db.pid, &st, 0), env.db.pid);
+	env.db.pid = -1;
+	login_refused_unavailable("carol", 0, 8);
+	login_refused_unavailable("carol", 0, 8);
+	login_refused_unavailable("dave", 1, 8);
+	assert_int_equal(fu_audit_wait(&env, 1, 10, "\"event\":\"login_fail\"",
+	    "database unavailable", NULL), 0);
+	assert_int_equal(fu_chat(live.cs, "the database is down", 10000), 0);
+
+	/* Back (after crash recovery): the same authd reconnects. */
+	assert_int_equal(tu_db_resume(&env.db), 0);
+	assert_int_equal(login_when_back("bob", 30), 0);
+	assert_int_equal(fu_chat(live.cs, "the database is back", 10000), 0);
+
+	/*
+	 * Hung: the server accepts TCP connections but answers nothing.
+	 * The first login waits out authd's read timeout (10 s, set in
+	 * common/dbconf.c) and no more: authd does not then reconnect to
+	 * a server that just timed out (that added a 3 s connect timeout).
+	 * The next ones fail at once, or after one connect timeout.
+	 */
+	assert_int_equal(kill(env.db.pid, SIGSTOP), 0);
+	login_refused_unavailable("carol", 0, 12.5);
+	login_refused_unavailable("carol", 0, 8);
+	assert_int_equal(fu_chat(live.cs, "the database hangs", 10000), 0);
+	assert_int_equal(kill(env.db.pid, SIGCONT), 0);
+	assert_int_equal(login_when_back("carol", 30), 0);
+
+	/* Nothing was restarted for any of it. */
+	assert_int_equal(fu_wait_child(env.pid, "authd -D", -1, 1), authd);
+	assert_int_equal(fu_chat(live.cs, "done", 10000), 0);
+	assert_int_equal(fu_sess_close(&live), 0);
+	check_transcript(&live, live.str, "alice", 10);
+	fu_sess_free(&live);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_kill_keyd),
+		cmocka_unit_test(test_kill_authd),
+		cmocka_unit_test(test_kill_worker),
+		cmocka_unit_test(test_kill_database),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests_name("fault_kill", tests, setup,
+	    teardown);
+}
