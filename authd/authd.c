@@ -203,6 +203,18 @@ send_result(struct channel *ch, uint32_t id, uint16_t code,
 	return rv;
 }
 
+/*
+ * A password may be any bytes but NUL.  scrypt keys HMAC-SHA256 with the
+ * password, and HMAC pads a key shorter than its block with zeros: "pw"
+ * and "pw\0" hash alike, so a NUL would silently not count.  Refusing it
+ * keeps "the exact bytes, or nothing" true for every password.
+ */
+static int
+password_bytes_ok(const uint8_t *pw, size_t len)
+{
+	return memchr(pw, '\0', len) == NULL;
+}
+
 static uint16_t
 rc_to_code(enum authdb_rc rc)
 {
@@ -250,7 +262,8 @@ req_register(struct channel *ch, struct ipc_msg *m)
 	}
 	if (account_username_canon(u, ulen, user) == -1 ||
 	    account_email_check(e, elen) == -1 ||
-	    account_password_check(pwlen) == -1) {
+	    account_password_check(pwlen) == -1 ||
+	    !password_bytes_ok(pw, pwlen)) {
 		code = AUTHD_RES_BAD_INPUT;
 		reason = "bad input";
 		goto done;
@@ -346,7 +359,7 @@ req_login(struct channel *ch, struct ipc_msg *m)
 	 * within the upper bound.
 	 */
 	if (account_username_canon(u, ulen, user) == -1 || pwlen < 1 ||
-	    pwlen > ACCOUNT_PASS_MAX) {
+	    pwlen > ACCOUNT_PASS_MAX || !password_bytes_ok(pw, pwlen)) {
 		code = AUTHD_RES_BAD_INPUT;
 		reason = "bad input";
 		audit("login_fail", ch, "", reason);

@@ -5,7 +5,8 @@
  *
  * docs/PROTOCOL.md section 3: username 1..32 of [a-z0-9_.-] starting with
  * a letter or digit; email 3..254 printable ASCII with exactly one '@';
- * password 8..1024 bytes (any bytes: it is only ever fed to a KDF).
+ * password 8..1024 bytes, any bytes but NUL (refused by authd: scrypt's HMAC
+ * pads keys with zeros, so "pw" and "pw\0" would hash alike).
  */
 #ifndef SC_ACCOUNT_H
 #define SC_ACCOUNT_H

@@ -827,9 +827,12 @@ sc_valid_email(const uint8_t *e, size_t n)
 int
 sc_valid_password(const uint8_t *p, size_t n)
 {
-	/* Any bytes: a password only ever meets a KDF, by length. */
-	(void)p;
-	return n >= SC_MIN_PASSWORD && n <= SC_MAX_PASSWORD;
+	/*
+	 * Any bytes but NUL: scrypt keys HMAC with the password and HMAC
+	 * pads short keys with zeros, so "pw" and "pw\0" would be one.
+	 */
+	return n >= SC_MIN_PASSWORD && n <= SC_MAX_PASSWORD &&
+	    memchr(p, '\0', n) == NULL;
 }
 
 int

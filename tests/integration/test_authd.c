@@ -508,22 +508,30 @@ test_bad_input(void **state)
 static void
 test_sql_metachars(void **state)
 {
-	static const char pw[] = "' OR '1'='1\0;--\\x00";
+	static const char pw[] = "' OR '1'='1;--\\x00\"%_";
 	static const char email[] = "o'hara\"--;)@x.y";
 	const char *addr = "192.0.2.8";
 
 	(void)state;
 	assert_int_equal(reg(addr, "robert'); DROP TABLE users;--",
 	    "r@example.com", "hunter2-but-longer"), AUTHD_RES_BAD_INPUT);
-	/* Quotes in the email, quotes and a NUL in the password. */
+	/* Quotes in the email, quotes in the password. */
 	assert_int_equal(reg_b(addr, "o.hara", 6, email, strlen(email), pw,
 	    sizeof(pw) - 1, NULL, NULL), AUTHD_RES_OK);
 	assert_query("SELECT email FROM users WHERE username = 'o.hara'", email);
 	assert_int_equal(login_b(&authd, addr, "o.hara", 6, pw, sizeof(pw) - 1,
 	    NULL, NULL), AUTHD_RES_OK);
-	/* The bytes before the NUL are not the password. */
-	assert_int_equal(login_b(&authd, addr, "o.hara", 6, pw, strlen(pw),
+	/* A prefix of the password is not the password. */
+	assert_int_equal(login_b(&authd, addr, "o.hara", 6, pw, 11,
 	    NULL, NULL), AUTHD_RES_AUTH_FAIL);
+	/*
+	 * A NUL byte is refused in a password: scrypt's HMAC pads keys with
+	 * zeros, so "pw" and "pw\0" would hash alike.
+	 */
+	assert_int_equal(reg_b(addr, "nul.pw", 6, "n@x.y", 5, "password\0x",
+	    10, NULL, NULL), AUTHD_RES_BAD_INPUT);
+	assert_int_equal(login_b(&authd, addr, "o.hara", 6, pw, sizeof(pw),
+	    NULL, NULL), AUTHD_RES_BAD_INPUT);
 	assert_int_equal(login(addr, "alice' --", "correct-horse-battery"),
 	    AUTHD_RES_BAD_INPUT);
 	assert_int_equal(login(addr, "alice", "' OR '1'='1"),
