@@ -138,13 +138,21 @@ read_frame(int timeout_ms, struct sc_frame *f)
 
 	r = sc_frame_read(w.fd, timeout_ms, f, &code);
 	if (r == 1 && f->type == SC_T_ERROR) {
+		/*
+		 * A malformed ERROR (over-long reason, cut short) ends the
+		 * session all the same, but still leaves its audit line:
+		 * every end of a session is accounted for.
+		 */
 		if (sc_error_parse(f->payload, f->len, &ecode, reason,
-		    sizeof(reason)) == 0) {
-			log_info("session %s from %s: client error %s: %s",
-			    w.sid_hex, w.addr, sc_err_name(ecode), reason);
-			audit("client_error", "code", sc_err_name(ecode),
-			    "reason", reason, NULL);
+		    sizeof(reason)) != 0) {
+			ecode = 0;
+			strlcpy(reason, "malformed ERROR frame", sizeof(reason));
 		}
+		log_info("session %s from %s: client error %s: %s",
+		    w.sid_hex[0] ? w.sid_hex : "-", w.addr,
+		    ecode ? sc_err_name(ecode) : "-", reason);
+		audit("client_error", "code", ecode ? sc_err_name(ecode) : "-",
+		    "reason", reason, NULL);
 		exit(0);
 	}
 	if (r == 1)
@@ -372,20 +380,36 @@ authenticate(void)
 		if ((code = sc_register_parse(pt, ptlen, &reg)) != 0)
 			refuse(code, "bad_input", "malformed REGISTER");
 		kex2 = reg.kex2;
-		code = authd_register(WORKER_FD_AUTHD, reg.username, reg.ulen,
-		    reg.email, reg.elen, reg.password, reg.plen, w.peer_fp,
-		    &w.account_id, canon, sizeof(canon));
 	} else {
 		if ((code = sc_login_parse(pt, ptlen, &login)) != 0)
 			refuse(code, "bad_input", "malformed LOGIN");
 		kex2 = login.kex2;
+	}
+	/*
+	 * Second ephemeral DH first: an invalid key share (all-zero or
+	 * low-order point) is a protocol error, refused before authd spends
+	 * a KDF on the password and records a login (and, for REGISTER, an
+	 * account) for a session that can never start.
+	 */
+	memset(&ok, 0, sizeof(ok));
+	if (sc_x25519_keygen(&eph, ok.kex2) == -1)
+		refuse(SC_E_INTERNAL, "internal_error", "X25519 keygen");
+	if (sc_x25519_derive(eph, kex2, SC_KEX_LEN, ss) == -1) {
+		OPENSSL_cleanse(pt, ptlen);
+		refuse(SC_E_PROTOCOL, "bad_input", "invalid key share");
+	}
+	if (isreg)
+		code = authd_register(WORKER_FD_AUTHD, reg.username, reg.ulen,
+		    reg.email, reg.elen, reg.password, reg.plen, w.peer_fp,
+		    &w.account_id, canon, sizeof(canon));
+	else
 		code = authd_login(WORKER_FD_AUTHD, login.username, login.ulen,
 		    login.password, login.plen, w.peer_fp, &w.account_id,
 		    canon, sizeof(canon));
-	}
 	/* The password is no longer needed anywhere in this process. */
 	OPENSSL_cleanse(pt, ptlen);
-	if (code != 0)
+	if (code != 0) {
+		OPENSSL_cleanse(ss, sizeof(ss));
 		/* authd audited the details; the peer gets the code. */
 		refuse(code, isreg ? "register_refused" : "login_refused", "%s",
 		    code == SC_E_AUTH_FAIL ? "unknown user or wrong password" :
@@ -395,16 +419,13 @@ authenticate(void)
 		    code == SC_E_BAD_INPUT ? "username, email or password not acceptable" :
 		    code == SC_E_UNAVAILABLE ? "account database unavailable, try later" :
 		    "internal error");
+	}
 	strlcpy(w.user, canon, sizeof(w.user));
 
-	/* Second ephemeral DH: the session keys, one per direction. */
-	memset(&ok, 0, sizeof(ok));
+	/* The session keys, one per direction, from the second DH. */
 	ok.account_id = w.account_id;
 	ok.username = (const uint8_t *)w.user;
 	ok.ulen = strlen(w.user);
-	if (sc_x25519_keygen(&eph, ok.kex2) == -1 ||
-	    sc_x25519_derive(eph, kex2, SC_KEX_LEN, ss) == -1)
-		refuse(SC_E_PROTOCOL, "bad_input", "invalid key share");
 	wbuf_init(&body, SC_MAX_PAYLOAD);
 	wbuf_init(&out, SC_MAX_PAYLOAD);
 	if (sc_auth_ok_encode(&body, &ok) == -1)
