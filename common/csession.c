@@ -344,6 +344,11 @@ csession_open(const struct csession_opts *o, struct csession_err *err)
 	cs->fd = -1;
 	cs->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms :
 	    CS_DEFAULT_TIMEOUT_MS;
+	/* One plaintext buffer for the session, not one per record. */
+	if ((cs->ptbuf = malloc(SC_MAX_CT)) == NULL) {
+		seterr(err, SC_E_INTERNAL, 0, "out of memory");
+		goto fail;
+	}
 	if (load_identity(cs, o, err) == -1)
 		goto fail;
 	if (o->transcript != NULL) {
@@ -381,8 +386,8 @@ csession_seal(struct csession *cs, uint8_t type, const uint8_t *pt,
 	    out);
 }
 
-static int log_record(struct csession *, uint8_t, const struct sc_record *,
-    const uint8_t [SC_SHA256_LEN]);
+static int log_record(struct csession *, uint8_t, uint8_t,
+    const struct sc_record *, const uint8_t [SC_SHA256_LEN]);
 
 /*
  * Seal and send one record.  A CHAT record is logged in the transcript
@@ -400,13 +405,13 @@ send_record(struct csession *cs, uint8_t type, const uint8_t *pt, size_t len,
 		    sc_err_name(code));
 		return -1;
 	}
-	if (type == SC_T_CHAT) {
+	if (sc_record_in_transcript(type)) {
 		if (sc_record_parse(out->data, out->len, &rec) != 0) {
 			fail_local(cs, SC_E_INTERNAL,
 			    "cannot reparse own record");
 			return -1;
 		}
-		if (log_record(cs, SC_DIR_C2S, &rec, cs->cert_fp) == -1)
+		if (log_record(cs, SC_DIR_C2S, type, &rec, cs->cert_fp) == -1)
 			return -1;
 	}
 	if (sc_frame_write(cs->fd, cs->timeout_ms, type, out->data,
@@ -550,12 +555,12 @@ csession_login(struct csession *cs, const char *user, const char *password)
 }
 
 static int
-log_record(struct csession *cs, uint8_t dir, const struct sc_record *rec,
-    const uint8_t fp[SC_SHA256_LEN])
+log_record(struct csession *cs, uint8_t dir, uint8_t type,
+    const struct sc_record *rec, const uint8_t fp[SC_SHA256_LEN])
 {
 	if (!cs->have_tr)
 		return 0;
-	if (transcript_append(&cs->tr, dir, SC_T_CHAT, rec, fp) == -1) {
+	if (transcript_append(&cs->tr, dir, type, rec, fp) == -1) {
 		fail_local(cs, SC_E_INTERNAL, "cannot write the transcript: %s",
 		    strerror(errno));
 		return -1;
@@ -621,7 +626,7 @@ csession_recv_chat(struct csession *cs, int timeout_ms, char *buf,
 		    "malformed chat message from server");
 		goto out;
 	}
-	if (log_record(cs, SC_DIR_S2C, &rec, cs->peer_fp) == -1)
+	if (log_record(cs, SC_DIR_S2C, SC_T_CHAT, &rec, cs->peer_fp) == -1)
 		goto out;
 	if (tlen >= bufsz)
 		tlen = bufsz - 1;
@@ -687,7 +692,6 @@ csession_close(struct csession *cs, const char *my_receipt,
 	 */
 	for (;;) {
 		struct sc_record rec;
-		uint8_t chatpt[SC_CT_LEN(SC_MAX_TEXT + 2)];
 
 		sc_frame_free(&f);
 		if (read_frame(cs, cs->timeout_ms, &f) == -1)
@@ -696,16 +700,16 @@ csession_close(struct csession *cs, const char *my_receipt,
 			fail_remote(cs, &f);
 			goto out;
 		}
-		if (f.type != SC_T_CHAT)
+		if (!sc_record_in_transcript(f.type))
 			break;
 		if ((code = record_open(&cs->ch, f.type, f.payload, f.len,
-		    chatpt, sizeof(chatpt), &ptlen, &rec)) != 0) {
-			fail_local(cs, code, "server CHAT record rejected: %s",
-			    sc_err_name(code));
+		    cs->ptbuf, SC_MAX_CT, &ptlen, &rec)) != 0) {
+			fail_local(cs, code, "server %s record rejected: %s",
+			    sc_type_name(f.type), sc_err_name(code));
 			goto out;
 		}
-		OPENSSL_cleanse(chatpt, sizeof(chatpt));
-		if (log_record(cs, SC_DIR_S2C, &rec, cs->peer_fp) == -1 ||
+		OPENSSL_cleanse(cs->ptbuf, ptlen);
+		if (log_record(cs, SC_DIR_S2C, f.type, &rec, cs->peer_fp) == -1 ||
 		    transcript_digest(&cs->tr, cur_hash, &cur_first,
 		    &cur_last) == -1)
 			goto out;
@@ -770,6 +774,186 @@ csession_close(struct csession *cs, const char *my_receipt,
 	return rc;
 }
 
+/* ---- Messaging (PROTOCOL.md §8) ---- */
+
+static int
+send_body(struct csession *cs, uint8_t type, struct wbuf *body)
+{
+	struct wbuf out;
+	int rc;
+
+	if (cs->state != CS_OPEN) {
+		seterr(&cs->err, SC_E_PROTOCOL, 0, "not logged in");
+		return -1;
+	}
+	if (body->err) {
+		seterr(&cs->err, SC_E_TOO_LARGE, 0, "%s too large",
+		    sc_type_name(type));
+		return -1;
+	}
+	wbuf_init(&out, SC_MAX_PAYLOAD);
+	rc = send_record(cs, type, body->data, body->len, &out);
+	wbuf_free(&out);
+	return rc;
+}
+
+int
+csession_send_envelope(struct csession *cs, uint32_t ref, const uint8_t *env,
+    size_t len)
+{
+	struct sc_send m = { ref, env, len };
+	struct wbuf body;
+	int rc;
+
+	wbuf_init(&body, SC_MAX_RECORD_PT);
+	if (sc_send_encode(&body, &m) == -1)
+		body.err = 1;
+	rc = send_body(cs, SC_T_SEND, &body);
+	wbuf_free(&body);
+	return rc;
+}
+
+int
+csession_ack(struct csession *cs, uint64_t msg_id, uint8_t state)
+{
+	struct sc_ack m = { msg_id, state };
+	struct wbuf body;
+	int rc;
+
+	wbuf_init(&body, 64);
+	(void)sc_ack_encode(&body, &m);
+	rc = send_body(cs, SC_T_ACK, &body);
+	wbuf_free(&body);
+	return rc;
+}
+
+int
+csession_request(struct csession *cs, uint32_t ref, uint8_t op,
+    const char *arg)
+{
+	struct sc_request m = { ref, op, (const uint8_t *)arg,
+	    arg ? strlen(arg) : 0 };
+	struct wbuf body;
+	int rc;
+
+	wbuf_init(&body, 256);
+	if (sc_request_encode(&body, &m) == -1 || m.arglen > SC_MAX_USERNAME)
+		body.err = 1;
+	rc = send_body(cs, SC_T_REQUEST, &body);
+	wbuf_free(&body);
+	return rc;
+}
+
+void
+csession_event_clear(struct cs_event *ev)
+{
+	if (ev->buf != NULL)
+		freezero(ev->buf, ev->buflen);
+	memset(ev, 0, sizeof(*ev));
+}
+
+/* Copy the plaintext so the event outlives the session's buffer. */
+static int
+event_keep(struct csession *cs, struct cs_event *ev, const uint8_t *pt,
+    size_t len)
+{
+	if ((ev->buf = malloc(len ? len : 1)) == NULL) {
+		seterr(&cs->err, SC_E_INTERNAL, 0, "out of memory");
+		return -1;
+	}
+	memcpy(ev->buf, pt, len);
+	ev->buflen = len;
+	return 0;
+}
+
+int
+csession_next_event(struct csession *cs, int timeout_ms, struct cs_event *ev)
+{
+	struct sc_frame f = { 0 };
+	struct sc_record rec;
+	struct pollfd pfd;
+	size_t ptlen;
+	int code, rc = -1, r;
+
+	memset(ev, 0, sizeof(*ev));
+	if (cs->state != CS_OPEN) {
+		seterr(&cs->err, SC_E_PROTOCOL, 0, "not logged in");
+		return -1;
+	}
+	pfd.fd = cs->fd;
+	pfd.events = POLLIN;
+	if ((r = poll(&pfd, 1, timeout_ms)) == 0)
+		return 0;
+	if (r == -1) {
+		if (errno == EINTR)
+			return 0;
+		seterr(&cs->err, SC_E_INTERNAL, 0, "poll: %s", strerror(errno));
+		return -1;
+	}
+	if (read_frame(cs, cs->timeout_ms, &f) == -1)
+		return -1;
+	if (f.type == SC_T_ERROR) {
+		fail_remote(cs, &f);
+		goto out;
+	}
+	switch (f.type) {
+	case SC_T_CHAT:
+	case SC_T_SENT:
+	case SC_T_DELIVER:
+	case SC_T_STATUS:
+	case SC_T_REPLY:
+		break;
+	default:
+		fail_local(cs, SC_E_PROTOCOL, "server sent %s in a session",
+		    sc_type_name(f.type));
+		goto out;
+	}
+	if ((code = record_open(&cs->ch, f.type, f.payload, f.len, cs->ptbuf,
+	    SC_MAX_CT, &ptlen, &rec)) != 0) {
+		fail_local(cs, code, "server %s record rejected: %s",
+		    sc_type_name(f.type), sc_err_name(code));
+		goto out;
+	}
+	if (event_keep(cs, ev, cs->ptbuf, ptlen) == -1)
+		goto out;
+	OPENSSL_cleanse(cs->ptbuf, ptlen);
+	ev->type = f.type;
+	switch (f.type) {
+	case SC_T_CHAT:
+		if ((code = sc_chat_parse(ev->buf, ev->buflen, &ev->u.chat.text,
+		    &ev->u.chat.len)) == 0 && !sc_valid_text(ev->u.chat.text,
+		    ev->u.chat.len))
+			code = SC_E_BAD_INPUT;
+		break;
+	case SC_T_SENT:
+		code = sc_sent_parse(ev->buf, ev->buflen, &ev->u.sent);
+		break;
+	case SC_T_DELIVER:
+		code = sc_deliver_parse(ev->buf, ev->buflen, &ev->u.deliver);
+		break;
+	case SC_T_STATUS:
+		code = sc_status_parse(ev->buf, ev->buflen, &ev->u.status);
+		break;
+	case SC_T_REPLY:
+		code = sc_reply_parse(ev->buf, ev->buflen, &ev->u.reply);
+		break;
+	}
+	if (code != 0) {
+		fail_local(cs, code, "malformed %s from server",
+		    sc_type_name(f.type));
+		csession_event_clear(ev);
+		goto out;
+	}
+	if (log_record(cs, SC_DIR_S2C, f.type, &rec, cs->peer_fp) == -1) {
+		csession_event_clear(ev);
+		goto out;
+	}
+	rc = 1;
+ out:
+	sc_frame_free(&f);
+	return rc;
+}
+
 void
 csession_free(struct csession *cs)
 {
@@ -779,6 +963,8 @@ csession_free(struct csession *cs)
 		close(cs->fd);
 	if (cs->have_tr)
 		transcript_close(&cs->tr);
+	if (cs->ptbuf != NULL)
+		freezero(cs->ptbuf, SC_MAX_CT);
 	record_channel_clear(&cs->ch);
 	pki_trust_free(cs->trust);
 	X509_free(cs->cert);

@@ -65,7 +65,25 @@ struct csession {
 	int			 have_tr;
 	uint64_t		 account_id;
 	char			 username[SC_MAX_USERNAME + 1];
+	uint8_t			*ptbuf;		/* SC_MAX_CT bytes */
 	struct csession_err	 err;
+};
+
+/* One record from the server in a session (csession_next_event). */
+struct cs_event {
+	uint8_t			 type;		/* SC_T_CHAT, SENT, DELIVER, ... */
+	uint8_t			*buf;		/* the plaintext; u points into it */
+	size_t			 buflen;
+	union {
+		struct {
+			const uint8_t	*text;
+			size_t		 len;
+		}			 chat;
+		struct sc_sent		 sent;
+		struct sc_deliver	 deliver;
+		struct sc_status	 status;
+		struct sc_reply		 reply;
+	} u;
 };
 
 /*
@@ -95,6 +113,24 @@ int	csession_recv_chat(struct csession *, int timeout_ms, char *buf,
 int	csession_close(struct csession *, const char *my_receipt,
 	    const char *server_receipt);
 void	csession_free(struct csession *);
+
+/*
+ * Messaging (PROTOCOL.md §8).  Requests are sent and return at once; the
+ * answers (SENT, REPLY), deliveries and status changes arrive as events.
+ */
+int	csession_send_envelope(struct csession *, uint32_t ref,
+	    const uint8_t *env, size_t len);
+int	csession_ack(struct csession *, uint64_t msg_id, uint8_t state);
+int	csession_request(struct csession *, uint32_t ref, uint8_t op,
+	    const char *arg);
+/*
+ * Wait at most timeout_ms (-1: forever) for one record from the server:
+ * 1 with *ev filled (free with csession_event_clear), 0 on timeout, -1
+ * on error (cs->err says why; the session is then closed).
+ */
+int	csession_next_event(struct csession *, int timeout_ms,
+	    struct cs_event *ev);
+void	csession_event_clear(struct cs_event *);
 
 /* Raw access for the hostile test client. */
 int	csession_fd(struct csession *);

@@ -60,6 +60,19 @@ static const struct type_info {
 	    1 + 8 + 8 + 32 + 32 + 2 + SC_MAX_SIG },
 	{ SC_T_CLOSE_ACK, "CLOSE_ACK", 1 << SC_DIR_S2C, SC_PHASE_SESSION,
 	    1 + 8 + 8 + 32 + 32 + 2 + SC_MAX_SIG },
+	{ SC_T_SEND, "SEND", 1 << SC_DIR_C2S, SC_PHASE_SESSION,
+	    4 + 4 + SC_MAX_ENVELOPE },
+	{ SC_T_SENT, "SENT", 1 << SC_DIR_S2C, SC_PHASE_SESSION,
+	    4 + 2 + 8 + 2 + SC_MAX_REASON },
+	{ SC_T_DELIVER, "DELIVER", 1 << SC_DIR_S2C, SC_PHASE_SESSION,
+	    8 + 4 + SC_MAX_ENVELOPE },
+	{ SC_T_ACK, "ACK", 1 << SC_DIR_C2S, SC_PHASE_SESSION, 8 + 1 },
+	{ SC_T_STATUS, "STATUS", 1 << SC_DIR_S2C, SC_PHASE_SESSION,
+	    8 + 2 + SC_MAX_USERNAME + 1 },
+	{ SC_T_REQUEST, "REQUEST", 1 << SC_DIR_C2S, SC_PHASE_SESSION,
+	    4 + 1 + 2 + SC_MAX_USERNAME },
+	{ SC_T_REPLY, "REPLY", 1 << SC_DIR_S2C, SC_PHASE_SESSION,
+	    SC_MAX_RECORD_PT },
 	{ SC_T_ERROR, "ERROR", 1 << SC_DIR_C2S | 1 << SC_DIR_S2C, 0, 0 },
 };
 
@@ -113,6 +126,13 @@ sc_record_dir_ok(int type, int dir)
 	    (dir != SC_DIR_C2S && dir != SC_DIR_S2C))
 		return 0;
 	return (t->dirs & (1 << dir)) != 0;
+}
+
+int
+sc_record_in_transcript(int type)
+{
+	return sc_record_phase(type) == SC_PHASE_SESSION &&
+	    type != SC_T_CLOSE && type != SC_T_CLOSE_ACK;
 }
 
 size_t
@@ -880,4 +900,191 @@ sc_valid_text(const uint8_t *s, size_t n)
 		i += need + 1;
 	}
 	return 1;
+}
+
+/* ---- Messaging bodies (PROTOCOL.md §8) ---- */
+
+int
+sc_send_encode(struct wbuf *b, const struct sc_send *m)
+{
+	if (m->envlen == 0 || m->envlen > SC_MAX_ENVELOPE)
+		return -1;
+	wbuf_put_u32(b, m->ref);
+	return wbuf_put_str32(b, m->env, m->envlen);
+}
+
+int
+sc_send_parse(const uint8_t *p, size_t n, struct sc_send *m)
+{
+	struct cursor c;
+
+	cur_init(&c, p, n);
+	m->ref = cur_u32(&c);
+	m->env = cur_str32(&c, &m->envlen, SC_MAX_ENVELOPE);
+	/* Oversized plaintexts were already refused by record_open. */
+	if (cur_done(&c) == -1 || m->envlen == 0)
+		return SC_E_PROTOCOL;
+	return 0;
+}
+
+int
+sc_sent_encode(struct wbuf *b, const struct sc_sent *m)
+{
+	if (m->reasonlen > SC_MAX_REASON)
+		return -1;
+	wbuf_put_u32(b, m->ref);
+	wbuf_put_u16(b, m->code);
+	wbuf_put_u64(b, m->msg_id);
+	return wbuf_put_str16(b, m->reason, m->reasonlen);
+}
+
+int
+sc_sent_parse(const uint8_t *p, size_t n, struct sc_sent *m)
+{
+	struct cursor c;
+
+	cur_init(&c, p, n);
+	m->ref = cur_u32(&c);
+	m->code = cur_u16(&c);
+	m->msg_id = cur_u64(&c);
+	m->reason = cur_str16(&c, &m->reasonlen, SC_MAX_REASON);
+	if (cur_done(&c) == -1 || m->code > SC_E_MAX)
+		return SC_E_PROTOCOL;
+	return 0;
+}
+
+int
+sc_deliver_encode(struct wbuf *b, const struct sc_deliver *m)
+{
+	if (m->envlen == 0 || m->envlen > SC_MAX_ENVELOPE)
+		return -1;
+	wbuf_put_u64(b, m->msg_id);
+	return wbuf_put_str32(b, m->env, m->envlen);
+}
+
+int
+sc_deliver_parse(const uint8_t *p, size_t n, struct sc_deliver *m)
+{
+	struct cursor c;
+
+	cur_init(&c, p, n);
+	m->msg_id = cur_u64(&c);
+	m->env = cur_str32(&c, &m->envlen, SC_MAX_ENVELOPE);
+	if (cur_done(&c) == -1 || m->envlen == 0 || m->msg_id == 0)
+		return SC_E_PROTOCOL;
+	return 0;
+}
+
+int
+sc_ack_encode(struct wbuf *b, const struct sc_ack *m)
+{
+	wbuf_put_u64(b, m->msg_id);
+	return wbuf_put_u8(b, m->state);
+}
+
+int
+sc_ack_parse(const uint8_t *p, size_t n, struct sc_ack *m)
+{
+	struct cursor c;
+
+	cur_init(&c, p, n);
+	m->msg_id = cur_u64(&c);
+	m->state = cur_u8(&c);
+	if (cur_done(&c) == -1 || m->msg_id == 0 ||
+	    (m->state != SC_ST_DELIVERED && m->state != SC_ST_READ))
+		return SC_E_PROTOCOL;
+	return 0;
+}
+
+int
+sc_status_encode(struct wbuf *b, const struct sc_status *m)
+{
+	wbuf_put_u64(b, m->msg_id);
+	wbuf_put_str16(b, m->by_user, m->by_userlen);
+	return wbuf_put_u8(b, m->state);
+}
+
+int
+sc_status_parse(const uint8_t *p, size_t n, struct sc_status *m)
+{
+	struct cursor c;
+
+	cur_init(&c, p, n);
+	m->msg_id = cur_u64(&c);
+	m->by_user = cur_str16(&c, &m->by_userlen, SC_MAX_USERNAME);
+	m->state = cur_u8(&c);
+	if (cur_done(&c) == -1 || m->msg_id == 0 ||
+	    !sc_valid_username(m->by_user, m->by_userlen) ||
+	    (m->state != SC_ST_DELIVERED && m->state != SC_ST_READ))
+		return SC_E_PROTOCOL;
+	return 0;
+}
+
+int
+sc_request_encode(struct wbuf *b, const struct sc_request *m)
+{
+	wbuf_put_u32(b, m->ref);
+	wbuf_put_u8(b, m->op);
+	return wbuf_put_str16(b, m->arg, m->arglen);
+}
+
+int
+sc_request_parse(const uint8_t *p, size_t n, struct sc_request *m)
+{
+	struct cursor c;
+
+	cur_init(&c, p, n);
+	m->ref = cur_u32(&c);
+	m->op = cur_u8(&c);
+	m->arg = cur_str16(&c, &m->arglen, SC_MAX_USERNAME);
+	if (cur_done(&c) == -1 || m->op < 1 || m->op > SC_OP_MAX)
+		return SC_E_PROTOCOL;
+	return 0;
+}
+
+int
+sc_reply_encode_head(struct wbuf *b, uint32_t ref, uint8_t op, uint16_t code,
+    uint16_t n)
+{
+	if (n > SC_MAX_REPLY_ITEMS)
+		return -1;
+	wbuf_put_u32(b, ref);
+	wbuf_put_u8(b, op);
+	wbuf_put_u16(b, code);
+	return wbuf_put_u16(b, n);
+}
+
+int
+sc_reply_encode_item(struct wbuf *b, const uint8_t *name, size_t namelen,
+    const uint8_t *data, size_t datalen)
+{
+	if (namelen > SC_MAX_USERNAME || datalen > SC_MAX_REPLY_DATA)
+		return -1;
+	wbuf_put_str16(b, name, namelen);
+	return wbuf_put_str16(b, data, datalen);
+}
+
+int
+sc_reply_parse(const uint8_t *p, size_t n, struct sc_reply *m)
+{
+	struct cursor c;
+	uint16_t i;
+
+	cur_init(&c, p, n);
+	m->ref = cur_u32(&c);
+	m->op = cur_u8(&c);
+	m->code = cur_u16(&c);
+	m->n = cur_u16(&c);
+	if (c.err || m->op < 1 || m->op > SC_OP_MAX || m->code > SC_E_MAX ||
+	    m->n > SC_MAX_REPLY_ITEMS)
+		return SC_E_PROTOCOL;
+	for (i = 0; i < m->n; i++) {
+		m->item[i].name = cur_str16(&c, &m->item[i].namelen,
+		    SC_MAX_USERNAME);
+		m->item[i].data = cur_str16(&c, &m->item[i].datalen,
+		    SC_MAX_REPLY_DATA);
+	}
+	if (cur_done(&c) == -1)
+		return SC_E_PROTOCOL;
+	return 0;
 }

@@ -36,6 +36,14 @@
 #define SC_T_CHAT		0x30
 #define SC_T_CLOSE		0x31
 #define SC_T_CLOSE_ACK		0x32
+/* Messaging (PROTOCOL.md §8): records, phase 2. */
+#define SC_T_SEND		0x40	/* C2S: an envelope for others */
+#define SC_T_SENT		0x41	/* S2C: SEND stored (or refused) */
+#define SC_T_DELIVER		0x42	/* S2C: an envelope for us */
+#define SC_T_ACK		0x43	/* C2S: delivered / read */
+#define SC_T_STATUS		0x44	/* S2C: a recipient's ACK */
+#define SC_T_REQUEST		0x45	/* C2S: certs, rooms, who */
+#define SC_T_REPLY		0x46	/* S2C: answer to a REQUEST */
 #define SC_T_ERROR		0x7f
 
 /* Error codes of ERROR frames (and of every parse/check in this library). */
@@ -189,6 +197,8 @@ struct sc_record {
 int	sc_record_phase(int type);
 /* 1 if a record of this type may travel in direction dir, else 0. */
 int	sc_record_dir_ok(int type, int dir);
+/* 1 if records of this type are logged in transcripts (phase 2 but CLOSE*). */
+int	sc_record_in_transcript(int type);
 /* Largest plaintext of a record type (0 if not a record type). */
 size_t	sc_record_max_pt(int type);
 int	sc_record_encode(struct wbuf *, const struct sc_record *);
@@ -250,5 +260,100 @@ int	sc_valid_email(const uint8_t *, size_t);
 int	sc_valid_password(const uint8_t *, size_t);
 /* 1..4096 bytes of well-formed UTF-8 without control characters but TAB. */
 int	sc_valid_text(const uint8_t *, size_t);
+
+/* ---- Messaging bodies (PROTOCOL.md §8) ---- */
+
+/* Largest envelope carried (docs/MESSAGING.md §5: 50074 bytes). */
+#define SC_MAX_ENVELOPE		51200
+/* Largest plaintext of any record: its ciphertext must fit SC_MAX_CT. */
+#define SC_MAX_RECORD_PT	(SC_MAX_CT - 1)
+#define SC_MAX_REPLY_ITEMS	64
+#define SC_MAX_REPLY_DATA	8192	/* a certificate */
+
+/* ACK and STATUS states. */
+#define SC_ST_DELIVERED		1
+#define SC_ST_READ		2
+
+/* REQUEST operations. */
+#define SC_OP_CERTS		1	/* arg: user or #room; items: name, DER */
+#define SC_OP_JOIN		2	/* arg: #room; no items */
+#define SC_OP_LEAVE		3	/* arg: #room; no items */
+#define SC_OP_WHO		4	/* arg: empty; items: online users */
+#define SC_OP_ROOMS		5	/* arg: empty; items: my rooms */
+#define SC_OP_MEMBERS		6	/* arg: #room; items: members */
+#define SC_OP_MAX		6
+
+struct sc_send {
+	uint32_t	 ref;		/* chosen by the client, echoed in SENT */
+	const uint8_t	*env;
+	size_t		 envlen;
+};
+
+struct sc_sent {
+	uint32_t	 ref;
+	uint16_t	 code;		/* 0 or an SC_E_* refusal */
+	uint64_t	 msg_id;	/* 0 when refused */
+	const uint8_t	*reason;	/* printable ASCII */
+	size_t		 reasonlen;
+};
+
+struct sc_deliver {
+	uint64_t	 msg_id;
+	const uint8_t	*env;
+	size_t		 envlen;
+};
+
+struct sc_ack {
+	uint64_t	 msg_id;
+	uint8_t		 state;
+};
+
+struct sc_status {
+	uint64_t	 msg_id;
+	const uint8_t	*by_user;
+	size_t		 by_userlen;
+	uint8_t		 state;
+};
+
+struct sc_request {
+	uint32_t	 ref;
+	uint8_t		 op;
+	const uint8_t	*arg;		/* user, #room or empty */
+	size_t		 arglen;
+};
+
+struct sc_reply_item {
+	const uint8_t	*name;
+	size_t		 namelen;
+	const uint8_t	*data;		/* DER for CERTS, else empty */
+	size_t		 datalen;
+};
+
+struct sc_reply {
+	uint32_t	 ref;
+	uint8_t		 op;
+	uint16_t	 code;
+	uint16_t	 n;
+	struct sc_reply_item item[SC_MAX_REPLY_ITEMS];
+};
+
+int	sc_send_encode(struct wbuf *, const struct sc_send *);
+int	sc_send_parse(const uint8_t *, size_t, struct sc_send *);
+int	sc_sent_encode(struct wbuf *, const struct sc_sent *);
+int	sc_sent_parse(const uint8_t *, size_t, struct sc_sent *);
+int	sc_deliver_encode(struct wbuf *, const struct sc_deliver *);
+int	sc_deliver_parse(const uint8_t *, size_t, struct sc_deliver *);
+int	sc_ack_encode(struct wbuf *, const struct sc_ack *);
+int	sc_ack_parse(const uint8_t *, size_t, struct sc_ack *);
+int	sc_status_encode(struct wbuf *, const struct sc_status *);
+int	sc_status_parse(const uint8_t *, size_t, struct sc_status *);
+int	sc_request_encode(struct wbuf *, const struct sc_request *);
+int	sc_request_parse(const uint8_t *, size_t, struct sc_request *);
+/* Items are appended by the caller after sc_reply_encode_head(). */
+int	sc_reply_encode_head(struct wbuf *, uint32_t ref, uint8_t op,
+	    uint16_t code, uint16_t n);
+int	sc_reply_encode_item(struct wbuf *, const uint8_t *name, size_t,
+	    const uint8_t *data, size_t);
+int	sc_reply_parse(const uint8_t *, size_t, struct sc_reply *);
 
 #endif
