@@ -43,14 +43,15 @@ CFLAGS   += -std=gnu11 $(OPT) $(WARN) $(HARDEN) $(PKG_CFLAGS) -MMD -MP
 LDFLAGS  += -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(SANLD)
 LDLIBS   += $(PKG_LIBS)
 
-# Programs: name => folder. The daemons keyd and authd are started by
-# securechatd from LIBEXECDIR; the rest are user-facing.
-PROGRAMS = securechatd sc-client sc-admin keyd authd
+# Programs: name => folder. The daemons keyd, authd and router are started
+# by securechatd from LIBEXECDIR; the rest are user-facing.
+PROGRAMS = securechatd sc-client sc-admin keyd authd router
 securechatd_DIR = securechatd
 sc-client_DIR   = sc-client
 sc-admin_DIR    = sc-admin
 keyd_DIR        = keyd
 authd_DIR       = authd
+router_DIR      = router
 
 COMMON_SRC = $(wildcard common/*.c)
 COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
@@ -119,6 +120,66 @@ demo: deps all
 bench: deps all
 	BUILD=$(BUILD) sh tests/bench/run.sh
 
+# ---- Fuzzing and valgrind (tests/fuzz/, tests/valgrind.sh) --------------
+# `make fuzz` builds one libFuzzer program per tests/fuzz/fuzz_*.c with
+# clang, ASan and UBSan into $(FUZZ_BUILD), with common/ compiled again
+# for coverage; `make fuzz-run` runs each for FUZZ_TIME seconds on its
+# checked-in corpus (tests/fuzz/run.sh).  `make valgrind` runs the unit
+# test programs under valgrind.  clang and valgrind are not in DEB_PKGS
+# (the normal build does not need them): these rules say what to install.
+FUZZ_CC      ?= clang
+FUZZ_BUILD   ?= $(BUILD)-fuzz
+FUZZ_TIME    ?= 60
+FUZZ_DEBS     = clang libclang-rt-14-dev
+FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS   = -std=gnu11 -O1 -g -fno-omit-frame-pointer $(FUZZ_SAN) \
+                $(filter-out -Werror,$(WARN)) -Wno-missing-field-initializers \
+                $(PKG_CFLAGS)
+FUZZ_SRC      = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS     = $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+FUZZ_LIB_OBJ  = $(COMMON_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
+FUZZ_LIB      = $(FUZZ_BUILD)/lib/libsccommon.a
+# The harnesses #include these product files (tests/fuzz/fuzz.h says why).
+FUZZ_DEPS     = $(wildcard tests/fuzz/*.h common/*.h) keyd/sign.c keyd/keyd.h \
+                securechatd/conf.c securechatd/securechatd.h \
+                securechatd/authd_wrap.c authd/authd.h
+
+.PHONY: fuzz-run valgrind
+fuzz:
+	@printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n)%s\n' \
+	    '{ (void)d; (void)n; return 0; }' | \
+	    $(FUZZ_CC) -fsanitize=fuzzer -x c -o /dev/null - 2>/dev/null || { \
+	    echo "make fuzz: $(FUZZ_CC) with libFuzzer is missing; as root run:"; \
+	    echo "  apt-get install -y --no-install-recommends $(FUZZ_DEBS)"; \
+	    exit 1; }
+	$(MAKE) $(FUZZ_BINS)
+
+fuzz-run: fuzz
+	FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_TIME=$(FUZZ_TIME) sh tests/fuzz/run.sh
+
+valgrind: test-bins
+	BUILD=$(BUILD) sh tests/valgrind.sh
+
+$(FUZZ_BUILD)/obj/%.o: %.c $(wildcard common/*.h)
+	@mkdir -p $(@D)
+	@echo "CC(fuzz) $<"
+	$(Q)$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link \
+	    -c -o $@ $<
+
+$(FUZZ_LIB): $(FUZZ_LIB_OBJ)
+	@mkdir -p $(@D)
+	@rm -f $@
+	@echo "AR $@"
+	$(Q)$(AR) rcs $@ $^
+
+# Harnesses are ours: they must build without a warning.
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB) $(FUZZ_DEPS)
+	@mkdir -p $(@D)
+	@echo "CCLD(fuzz) $@"
+	$(Q)$(FUZZ_CC) $(CPPFLAGS) -Itests/fuzz $(FUZZ_CFLAGS) -Werror \
+	    -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB) $(LDLIBS)
+# ---- end of fuzzing and valgrind ---------------------------------------
+
 # Debian packages needed to build, test and run. Installed when root,
 # otherwise the exact apt-get line is printed.
 DEB_PKGS = build-essential pkg-config libssl-dev openssl libmariadb-dev \
@@ -144,7 +205,7 @@ install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR)
 	$(foreach p,$(filter sc-client,$(BUILT_PROGRAMS)),install -m 0755 $(BUILD)/bin/$(p) $(DESTDIR)$(BINDIR)/$(p);)
 	$(foreach p,$(filter securechatd sc-admin,$(BUILT_PROGRAMS)),install -m 0755 $(BUILD)/bin/$(p) $(DESTDIR)$(SBINDIR)/$(p);)
-	$(foreach p,$(filter keyd authd,$(BUILT_PROGRAMS)),install -m 0755 $(BUILD)/bin/$(p) $(DESTDIR)$(LIBEXECDIR)/$(p);)
+	$(foreach p,$(filter keyd authd router,$(BUILT_PROGRAMS)),install -m 0755 $(BUILD)/bin/$(p) $(DESTDIR)$(LIBEXECDIR)/$(p);)
 	if [ -d docs/man ]; then for m in docs/man/*.[0-9]; do \
 	    s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
 	    install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done; fi

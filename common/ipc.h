@@ -9,7 +9,7 @@
  * (SCM_RIGHTS).  Bodies are built and parsed with buf.h.
  *
  * The message types of each boundary live in that daemon's header
- * (keyd/keyd.h, authd/authd.h, securechatd/securechatd.h).
+ * (keyd/keyd.h, authd/authd.h, router/router.h, securechatd/securechatd.h).
  */
 #ifndef SC_IPC_H
 #define SC_IPC_H
@@ -18,7 +18,14 @@
 #include <stdint.h>
 
 #define IPC_VERSION	1
-#define IPC_MAX_BODY	(32 * 1024)
+/*
+ * 64 KiB and a margin: the largest envelope (50074 bytes, envelope.h)
+ * with the fields of the message that carries it (router.h), and a
+ * record's largest ciphertext (SC_MAX_CT) with its fields, fit in one
+ * message.  A datagram this size still fits the default AF_UNIX send
+ * buffer (net.core.wmem_default, 208 KiB) several times over.
+ */
+#define IPC_MAX_BODY	(64 * 1024 + 1024)
 
 /* Fixed descriptors of a re-executed child (closefrom() above them). */
 #define IPC_CTL_FD	3	/* keyd/authd: control channel to the master */

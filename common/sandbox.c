@@ -252,6 +252,58 @@ static const struct rule allow_authd[] = {
 };
 
 /*
+ * router: as keyd, minus the random generator (it holds and makes no
+ * secret): channels arrive by SCM_RIGHTS and are made non-blocking
+ * (fcntl); envelope headers are parsed and hashed in memory; qsort may
+ * ask sysinfo for the memory size.  No files, no sockets of its own.
+ */
+static const struct rule allow_router[] = {
+	R(brk),
+	R(clock_getres),
+	R(clock_gettime),
+	R(clock_nanosleep),
+	R(close),
+	R(exit),
+	R(exit_group),
+	R(fcntl),
+	R(fstat),
+	R(futex),
+	R(getegid),
+	R(geteuid),
+	R(getgid),
+	R(getpid),
+	R(gettid),
+	R(gettimeofday),
+	R(getuid),
+	R(madvise),
+	RA(mmap, ARG_NOEXEC),
+	RA(mprotect, ARG_NOEXEC),
+	R(mremap),
+	R(munmap),
+	R(nanosleep),
+	R(newfstatat),
+	R(poll),
+	R(ppoll),
+	R(read),
+	R(readv),
+	R(recvfrom),
+	R(recvmsg),
+	R(restart_syscall),
+	R(rt_sigaction),
+	R(rt_sigprocmask),
+	R(rt_sigreturn),
+	R(sched_yield),
+	R(sendmsg),
+	R(sendto),
+	R(shutdown),
+	R(sysinfo),
+	RA(tgkill, ARG_SELF),
+	R(time),
+	R(write),
+	R(writev),
+};
+
+/*
  * What the ASan/LSan runtime calls on its own: LeakSanitizer stops the
  * world with a ptrace-ing clone at exit, reports need sigaltstack and
  * rlimits.  Only compiled into SANITIZE=1 test builds.
@@ -284,6 +336,7 @@ static const struct policy policies[] = {
 	[SANDBOX_WORKER] = { "worker", allow_worker, NELEM(allow_worker), 1 },
 	[SANDBOX_KEYD] = { "keyd", allow_keyd, NELEM(allow_keyd), 1 },
 	[SANDBOX_AUTHD] = { "authd", allow_authd, NELEM(allow_authd), 0 },
+	[SANDBOX_ROUTER] = { "router", allow_router, NELEM(allow_router), 1 },
 };
 
 const char *

@@ -21,6 +21,7 @@ enum sandbox_proc {
 	SANDBOX_WORKER,		/* securechatd -R: one client session */
 	SANDBOX_KEYD,		/* keyd: signs with the server key */
 	SANDBOX_AUTHD,		/* authd: talks to the database */
+	SANDBOX_ROUTER,		/* router: pushes envelopes between workers */
 };
 
 /*
@@ -30,7 +31,7 @@ enum sandbox_proc {
  */
 int	sandbox_apply(enum sandbox_proc proc);
 
-/* The name of proc, for logs ("worker", "keyd", "authd"). */
+/* The name of proc, for logs ("worker", "keyd", "authd", "router"). */
 const char *sandbox_name(enum sandbox_proc proc);
 
 #endif

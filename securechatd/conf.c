@@ -31,11 +31,13 @@
 #include "keyd/keyd.h"
 #include "log.h"
 #include "privdrop.h"
+#include "router/router.h"
 #include "util.h"
 
-/* Every session holds one channel in each daemon: stay under both caps. */
-#define SESSIONS_MAX	(AUTHD_MAX_CHANNELS < KEYD_MAX_CHANNELS ? \
-	AUTHD_MAX_CHANNELS : KEYD_MAX_CHANNELS)
+/* Every session holds one channel in each daemon: stay under all caps. */
+#define MIN_OF(a, b)	((a) < (b) ? (a) : (b))
+#define SESSIONS_MAX	MIN_OF(MIN_OF(AUTHD_MAX_CHANNELS, KEYD_MAX_CHANNELS), \
+	ROUTER_MAX_CHANNELS)
 
 #define CONF_LINE_MAX	1024
 #define SCRYPT_MAX_MEM	(1024ULL * 1024 * 1024)	/* 128 * r * 2^N */
@@ -92,6 +94,8 @@ static const struct conf_keyword keywords[] = {
 	KS("max_startups", CT_STARTUPS, startups_begin),
 	KS("receipt_dir", CT_PATH, receipt_dir),
 	KN("registration", CT_BOOL, registration, 0, 1),
+	KS("router_path", CT_PATH, router_path),
+	KS("router_user", CT_USER, router_user),
 	KN("scrypt_n_log2", CT_UINT, scrypt_n_log2, 10, 24),
 	KN("scrypt_p", CT_UINT, scrypt_p, 1, 16),
 	KN("scrypt_r", CT_UINT, scrypt_r, 1, 32),
@@ -160,6 +164,8 @@ conf_init(struct sc_config *c)
 	set_string(c->worker_user, sizeof(c->worker_user), "_securechat");
 	set_string(c->keyd_user, sizeof(c->keyd_user), "_securechat-key");
 	set_string(c->authd_user, sizeof(c->authd_user), "_securechat-auth");
+	set_string(c->router_user, sizeof(c->router_user),
+	    "_securechat-router");
 	set_string(c->jail, sizeof(c->jail), "/var/empty/securechat");
 	set_string(c->transcript_dir, sizeof(c->transcript_dir),
 	    "/var/lib/securechat/transcripts");
@@ -541,6 +547,12 @@ conf_finish(struct conf_ctx *ctx)
 	    strcmp(c->keyd_user, c->authd_user) == 0)
 		return conf_error(ctx, "worker_user, keyd_user and authd_user "
 		    "must be three different users (one per process)");
+	if (strcmp(c->router_user, c->worker_user) == 0 ||
+	    strcmp(c->router_user, c->keyd_user) == 0 ||
+	    strcmp(c->router_user, c->authd_user) == 0)
+		return conf_error(ctx, "router_user must differ from "
+		    "worker_user, keyd_user and authd_user (one user per "
+		    "process)");
 	mem = 128ULL * c->scrypt_r * (1ULL << c->scrypt_n_log2);
 	if (mem > SCRYPT_MAX_MEM)
 		return conf_error(ctx, "scrypt_n_log2 %u with scrypt_r %u "
@@ -633,6 +645,8 @@ conf_helper_path(const struct sc_config *c, const char *name, char *out,
 		set = c->keyd_path;
 	else if (strcmp(name, "authd") == 0 && c->authd_path[0] != '\0')
 		set = c->authd_path;
+	else if (strcmp(name, "router") == 0 && c->router_path[0] != '\0')
+		set = c->router_path;
 	if (set != NULL) {
 		strlcpy(out, set, outlen);
 		return;
@@ -756,5 +770,16 @@ conf_check_env(const struct sc_config *c)
 		if (privdrop_jail_dir(c->jail) == -1)
 			bad++;
 	}
+	/*
+	 * The router only carries live delivery between online users:
+	 * without it logins, sessions and the store work, and the master
+	 * keeps trying to start it.  Said loudly, but not a reason to stay
+	 * down.
+	 */
+	conf_helper_path(c, "router", prog, sizeof(prog));
+	if (check_program("router program", prog) ||
+	    (geteuid() == 0 && check_user("router_user", c->router_user)))
+		log_warnx("without the router, messages reach users who are "
+		    "online only at their next login");
 	return bad;
 }

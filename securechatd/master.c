@@ -1,10 +1,12 @@
 /*
  * master.c: the securechatd master process.  It runs as root and does
- * only what needs root or a global view: listen, start and supervise keyd
- * and authd, count and limit connections, fork and re-execute one worker
- * per connection with its descriptors in place, and write the audit log.
- * It never parses a byte of the client protocol: a refused connection gets
- * one ERROR frame, written before any byte is read.
+ * only what needs root or a global view: listen, start and supervise keyd,
+ * authd and the router, count and limit connections, fork and re-execute
+ * one worker per connection with its descriptors in place, tell the router
+ * which user each session is (from authd, never from the worker), and
+ * write the audit log.  It never parses a byte of the client protocol: a
+ * refused connection gets one ERROR frame, written before any byte is
+ * read.
  *
  * Signals only set flags; the loop blocks them except inside ppoll(), so
  * a signal can never slip in between the flag check and the wait.
@@ -41,6 +43,7 @@
 #include "keyd/keyd.h"
 #include "log.h"
 #include "proto.h"
+#include "router/router.h"
 #include "transcript.h"
 #include "util.h"
 
@@ -60,19 +63,26 @@ enum phase {
 	PH_DRAIN,	/* SIGTERM: not accepting, sessions may finish */
 	PH_TERM,	/* sessions were sent SIGTERM */
 	PH_KILL,	/* sessions were sent SIGKILL */
-	PH_HELPERS,	/* sessions gone; stopping keyd and authd */
+	PH_HELPERS,	/* sessions gone; stopping keyd, authd, router */
 };
 
 struct helper {
-	const char	*name;		/* "keyd", "authd" */
+	const char	*name;		/* "keyd", "authd", "router" */
 	uint16_t	 msg_new;	/* *_CTL_NEW_CHANNEL */
 	uint16_t	 msg_kill;	/* *_CTL_KILL_WORKER */
+	/*
+	 * keyd and authd are needed by every session: the daemon does not
+	 * start without them and refuses connections while one is down.
+	 * The router only carries live delivery (sessions work without it).
+	 */
+	int		 required;
 	pid_t		 pid;		/* 0: not running */
 	int		 ctl;		/* our end of its channel, or -1 */
 	unsigned int	 failures;	/* quick deaths in a row */
 	time_t		 started;
 	time_t		 restart_at;	/* when pid is 0 */
 	int		 restart_now;	/* stopped on purpose (reload) */
+	unsigned int	 gen;		/* starts so far: names its channels */
 };
 
 struct session {
@@ -85,6 +95,8 @@ struct session {
 	uint8_t		 src[16];
 	char		 addr[SC_ADDR_MAX];
 	char		 user[SC_USER_MAX + 1];
+	int		 bound;		/* user came from authd (AUTHENTICATED) */
+	unsigned int	 router_gen;	/* router.gen its channel went to; 0 none */
 	char		 tname[64];	/* transcript file name without .log */
 	unsigned int	 receipts;	/* 1 << role of those saved */
 	time_t		 started;
@@ -102,12 +114,16 @@ static int		 socket_activated;
 static time_t		 accept_paused_until;
 
 static struct helper	 keyd = { "keyd", KEYD_CTL_NEW_CHANNEL,
-			    KEYD_CTL_KILL_WORKER, 0, -1, 0, 0, 0, 0 };
+			    KEYD_CTL_KILL_WORKER, 1, 0, -1, 0, 0, 0, 0, 0 };
 static struct helper	 authd = { "authd", AUTHD_CTL_NEW_CHANNEL,
-			    AUTHD_CTL_KILL_WORKER, 0, -1, 0, 0, 0, 0 };
+			    AUTHD_CTL_KILL_WORKER, 1, 0, -1, 0, 0, 0, 0, 0 };
+static struct helper	 router = { "router", ROUTER_CTL_NEW_CHANNEL,
+			    ROUTER_CTL_KILL_WORKER, 0, 0, -1, 0, 0, 0, 0, 0 };
+static struct helper	*const helpers[] = { &keyd, &authd, &router };
+#define NHELPERS	(sizeof(helpers) / sizeof(helpers[0]))
 
 static struct session_list sessions = TAILQ_HEAD_INITIALIZER(sessions);
-static unsigned int	 nsessions, nunauth;
+static unsigned int	 nsessions, nunauth, nbound;
 static uint64_t		 next_serial;
 
 static enum phase	 phase = PH_RUN;
@@ -119,9 +135,10 @@ static uint64_t		 watchdog_usec;
 static struct timespec	 watchdog_last;
 static unsigned int	 status_sessions = ~0U, status_unauth = ~0U;
 static unsigned int	 title_sessions = ~0U, title_unauth = ~0U;
+static unsigned int	 title_bound = ~0U;
 static struct timespec	 status_last;
 
-static struct ipc_msg	 msg;	/* 32 KiB receive buffer, reused */
+static struct ipc_msg	 msg;	/* 65 KiB receive buffer, reused */
 
 static time_t
 mono_now(void)
@@ -223,12 +240,15 @@ notify_status(int force)
 	char title[96];
 	long long ms;
 
-	if (force || nsessions != title_sessions || nunauth != title_unauth) {
+	if (force || nsessions != title_sessions || nunauth != title_unauth ||
+	    nbound != title_bound) {
 		title_sessions = nsessions;
 		title_unauth = nunauth;
+		title_bound = nbound;
+		/* Tests parse the bracket: keep its shape. */
 		snprintf(title, sizeof(title), "master [%u sessions, %u "
-		    "unauthenticated]%s", nsessions, nunauth,
-		    phase == PH_RUN ? "" : " shutting down");
+		    "unauthenticated] %u users bound%s", nsessions, nunauth,
+		    nbound, phase == PH_RUN ? "" : " shutting down");
 		setproctitle("%s", title);
 	}
 	if (!force && nsessions == status_sessions && nunauth == status_unauth)
@@ -443,6 +463,10 @@ helper_start(struct helper *h)
 		argv_add(argv, &n, 32, conf->cert);
 		argv_add(argv, &n, 32, "-u");
 		argv_add(argv, &n, 32, conf->keyd_user);
+	} else if (h == &router) {
+		/* No secret and no file: a user and a jail are all it needs. */
+		argv_add(argv, &n, 32, "-u");
+		argv_add(argv, &n, 32, conf->router_user);
 	} else {
 		snprintf(nlog2, sizeof(nlog2), "%u", conf->scrypt_n_log2);
 		snprintf(r, sizeof(r), "%u", conf->scrypt_r);
@@ -487,6 +511,9 @@ helper_start(struct helper *h)
 	h->ctl = sv[0];
 	h->started = mono_now();
 	h->restart_now = 0;
+	/* 0 stays "never started": a session with router_gen 0 has none. */
+	if (++h->gen == 0)
+		h->gen = 1;
 	log_info("started %s (pid %ld)", h->name, (long)pid);
 	audit_record("securechatd", "child_start", "child", h->name,
 	    "path", path, NULL);
@@ -540,21 +567,24 @@ helper_exited(struct helper *h, int status)
 static void
 helpers_restart_due(void)
 {
-	struct helper *hs[] = { &keyd, &authd };
+	struct helper *h;
 	size_t i;
 
 	if (phase != PH_RUN && phase != PH_DRAIN)
 		return;
-	for (i = 0; i < 2; i++) {
-		if (hs[i]->pid != 0 || mono_now() < hs[i]->restart_at)
+	for (i = 0; i < NHELPERS; i++) {
+		h = helpers[i];
+		if (h->pid != 0 || mono_now() < h->restart_at)
 			continue;
-		if (helper_start(hs[i]) == -1) {
+		if (helper_start(h) == -1) {
 			audit_record("securechatd", "child_start_failed",
-			    "child", hs[i]->name, NULL);
-			helper_schedule(hs[i]);
+			    "child", h->name, NULL);
+			/* A failed start is a quick failure: back off. */
+			h->started = mono_now();
+			helper_schedule(h);
 		} else
 			audit_record("securechatd", "child_restart",
-			    "child", hs[i]->name, NULL);
+			    "child", h->name, NULL);
 	}
 }
 
@@ -620,6 +650,8 @@ session_reaped(struct session *s, int status)
 	    "user", s->user, "status", st, NULL);
 	if (s->state == WORKER_ST_HANDSHAKE)
 		nunauth--;
+	if (s->bound)
+		nbound--;
 	nsessions--;
 	if (s->ctl != -1)
 		close(s->ctl);
@@ -639,6 +671,8 @@ reap_children(void)
 			helper_exited(&keyd, status);
 		else if (pid == authd.pid)
 			helper_exited(&authd, status);
+		else if (pid == router.pid)
+			helper_exited(&router, status);
 		else if ((s = session_by_pid(pid)) != NULL)
 			session_reaped(s, status);
 		else
@@ -793,9 +827,42 @@ helper_new_channel(struct helper *h, uint64_t serial, const char *addr,
 }
 
 /*
+ * The worker's router channel.  Without a router (not running, or the
+ * channel could not be handed over) the worker still gets a socket on
+ * WORKER_FD_ROUTER, one whose peer is closed: it reads EOF, exactly as
+ * when the router dies later, and the session goes on without live
+ * delivery.  *genp is the router start the channel belongs to (0: none).
+ */
+static int
+router_channel(struct session *s, int *worker_end, unsigned int *genp)
+{
+	int sv[2];
+
+	*genp = 0;
+	if (router.ctl != -1 &&
+	    helper_new_channel(&router, s->serial, s->addr, worker_end) == 0) {
+		*genp = router.gen;
+		return 0;
+	}
+	if (ipc_socketpair(sv) == -1)
+		return -1;
+	close(sv[1]);
+	*worker_end = sv[0];
+	return 0;
+}
+
+/* session_start() puts fds[i] on descriptor WORKER_FD_CLIENT + i. */
+_Static_assert(WORKER_FD_KEYD == WORKER_FD_CLIENT + 1 &&
+    WORKER_FD_AUTHD == WORKER_FD_CLIENT + 2 &&
+    WORKER_FD_CTL == WORKER_FD_CLIENT + 3 &&
+    WORKER_FD_TRANSCRIPT == WORKER_FD_CLIENT + 4 &&
+    WORKER_FD_ROUTER == WORKER_FD_CLIENT + 5 &&
+    WORKER_FD_LAST == WORKER_FD_ROUTER, "fds[] follows WORKER_FD_*");
+
+/*
  * Everything a worker needs is made here, in the master, before the
- * fork: its channels (so keyd and authd know the session before the
- * worker says a word), its transcript, its configuration.
+ * fork: its channels (so keyd, authd and the router know the session
+ * before the worker says a word), its transcript, its configuration.
  */
 static void
 session_start(int fd, struct session *s, const char *port)
@@ -803,7 +870,8 @@ session_start(int fd, struct session *s, const char *port)
 	char serial[24], tpath[SC_PATH_MAX];
 	char *argv[16];
 	size_t n = 0;
-	int fds[5] = { fd, -1, -1, -1, -1 }, ctl[2] = { -1, -1 }, i;
+	/* In WORKER_FD_* order: client, keyd, authd, ctl, transcript, router. */
+	int fds[6] = { fd, -1, -1, -1, -1, -1 }, ctl[2] = { -1, -1 }, i;
 	pid_t pid;
 
 	s->serial = next_serial++;
@@ -819,6 +887,10 @@ session_start(int fd, struct session *s, const char *port)
 		    "back end channel failed");
 		free(s);
 		return;
+	}
+	if (router_channel(s, &fds[5], &s->router_gen) == -1) {
+		log_warn("router channel");
+		goto fail;
 	}
 	if (ipc_socketpair(ctl) == -1) {
 		log_warn("socketpair");
@@ -850,8 +922,8 @@ session_start(int fd, struct session *s, const char *port)
 		goto fail;
 	}
 	if (pid == 0)
-		child_exec(fds, 5, WORKER_FD_CLIENT, SELF_EXE, argv);
-	for (i = 0; i < 5; i++)
+		child_exec(fds, 6, WORKER_FD_CLIENT, SELF_EXE, argv);
+	for (i = 0; i < 6; i++)
 		close(fds[i]);
 	s->pid = pid;
 	s->ctl = ctl[1];
@@ -866,7 +938,7 @@ session_start(int fd, struct session *s, const char *port)
 	    "addr", s->addr, "port", port, "transcript", tpath, NULL);
 	return;
  fail:
-	for (i = 1; i < 5; i++)
+	for (i = 1; i < 6; i++)
 		if (fds[i] != -1)
 			close(fds[i]);
 	if (ctl[1] != -1)
@@ -874,6 +946,18 @@ session_start(int fd, struct session *s, const char *port)
 	refuse(fd, s, port, SC_E_INTERNAL, "server error",
 	    "could not set up the session");
 	free(s);
+}
+
+/* keyd or authd not running: no session can log in (the router may be). */
+static int
+required_helper_down(void)
+{
+	size_t i;
+
+	for (i = 0; i < NHELPERS; i++)
+		if (helpers[i]->required && helpers[i]->ctl == -1)
+			return 1;
+	return 0;
 }
 
 /* Returns 1 when a connection was taken (accepted or refused), else 0. */
@@ -906,7 +990,7 @@ accept_one(int lfd)
 	peer_address(&ss, sl, s, port, sizeof(port));
 
 	/* The order of checks decides which reason a client is told. */
-	if (keyd.ctl == -1 || authd.ctl == -1)
+	if (required_helper_down())
 		refuse(fd, s, port, SC_E_UNAVAILABLE,
 		    "server starting or restarting; try again later",
 		    "keyd or authd not running");
@@ -930,6 +1014,78 @@ accept_one(int lfd)
 }
 
 /* ---- control channels ---- */
+
+/*
+ * authd accepted this session's REGISTER or LOGIN: from now on the
+ * session is that user, whatever its worker says, and the router learns
+ * it (the only way a router channel gets a user).  authd is trusted for
+ * this, a worker never: a body that does not parse is authd's bug and is
+ * only logged.
+ */
+static void
+authd_authenticated(void)
+{
+	struct session *s;
+	struct cursor c;
+	struct wbuf b;
+	const uint8_t *u;
+	uint8_t fp[AUTHD_CERT_FP_LEN];
+	char user[SC_USER_MAX + 1], idbuf[24], fphex[2 * AUTHD_CERT_FP_LEN + 1];
+	uint64_t serial, account_id;
+	size_t ulen;
+
+	cur_init(&c, msg.body, msg.len);
+	serial = cur_u64(&c);
+	account_id = cur_u64(&c);
+	u = cur_str16(&c, &ulen, SC_USER_MAX);
+	cur_bytes(&c, fp, sizeof(fp));
+	if (cur_done(&c) == -1 || u == NULL || !sc_valid_username(u, ulen)) {
+		log_warnx("authd: malformed AUTHENTICATED ignored");
+		return;
+	}
+	memcpy(user, u, ulen);
+	user[ulen] = '\0';
+	if ((s = session_by_serial(serial)) == NULL || s->killed != NULL) {
+		log_debug("authd: AUTHENTICATED for gone session %llu",
+		    (unsigned long long)serial);
+		return;
+	}
+	if (s->bound) {
+		/* One success per channel in authd: this is not normal. */
+		log_warnx("authd: second AUTHENTICATED for session %llu "
+		    "ignored", (unsigned long long)serial);
+		return;
+	}
+	/* The worker said who it serves first: it must be the same user. */
+	if (s->user[0] != '\0' && strcmp(s->user, user) != 0) {
+		session_kill(s, "worker named another user than authd "
+		    "authenticated");
+		return;
+	}
+	strlcpy(s->user, user, sizeof(s->user));
+	s->bound = 1;
+	nbound++;
+	snprintf(idbuf, sizeof(idbuf), "%llu", (unsigned long long)account_id);
+	hex_encode(fp, sizeof(fp), fphex);
+	audit_record_session("securechatd", s->serial, "user_bound", "user",
+	    user, "account_id", idbuf, "cert_sha256", fphex, NULL);
+	log_debug("session %llu: authd authenticated %s (account %s)",
+	    (unsigned long long)s->serial, user, idbuf);
+
+	/* Only the router that holds this session's channel knows it. */
+	if (router.ctl == -1 || s->router_gen == 0 ||
+	    s->router_gen != router.gen)
+		return;
+	wbuf_init(&b, 8 + 8 + 2 + SC_USER_MAX);
+	wbuf_put_u64(&b, s->serial);
+	wbuf_put_u64(&b, account_id);
+	wbuf_put_str16(&b, user, ulen);
+	if (b.err || ipc_send(router.ctl, ROUTER_CTL_BIND, 0, b.data,
+	    b.len) == -1)
+		log_warn("router: bind session %llu",
+		    (unsigned long long)s->serial);
+	wbuf_free(&b);
+}
 
 static void
 helper_ctl_read(struct helper *h)
@@ -967,8 +1123,10 @@ helper_ctl_read(struct helper *h)
 			return;
 		}
 		session_kill(s, h == &keyd ? "refused by keyd" :
-		    "refused by authd");
-	} else
+		    h == &authd ? "refused by authd" : "refused by router");
+	} else if (h == &authd && msg.hdr.type == AUTHD_CTL_AUTHENTICATED)
+		authd_authenticated();
+	else
 		log_warnx("%s: unexpected control message %u ignored",
 		    h->name, msg.hdr.type);
 }
@@ -1004,10 +1162,21 @@ session_state(struct session *s)
 		session_kill(s, "bad state message from the worker");
 		return;
 	}
+	/*
+	 * Once authd has named the user, the worker's word only has to
+	 * agree with it; before, it is kept for the logs (authd's
+	 * AUTHENTICATED, arriving on another channel, checks it then).
+	 */
+	if (ulen > 0 && s->bound && (strlen(s->user) != ulen ||
+	    memcmp(s->user, u, ulen) != 0)) {
+		session_kill(s, "worker named another user than authd "
+		    "authenticated");
+		return;
+	}
 	if (s->state == WORKER_ST_HANDSHAKE)
 		nunauth--;
 	s->state = (enum worker_state)st;
-	if (ulen > 0) {
+	if (ulen > 0 && !s->bound) {
 		memcpy(s->user, u, ulen);
 		s->user[ulen] = '\0';
 	}
@@ -1180,6 +1349,16 @@ master_reload(void)
 	strlcpy(n->cert, conf->cert, sizeof(n->cert));
 	strlcpy(n->keyd_user, conf->keyd_user, sizeof(n->keyd_user));
 	strlcpy(n->keyd_path, conf->keyd_path, sizeof(n->keyd_path));
+	/*
+	 * The router holds every live session's channel: restarting it
+	 * would cut live delivery for all of them.
+	 */
+	if (strcmp(conf->router_user, n->router_user) != 0 ||
+	    strcmp(conf->router_path, n->router_path) != 0)
+		log_warnx("reload: router_user and router_path changes need a "
+		    "restart");
+	strlcpy(n->router_user, conf->router_user, sizeof(n->router_user));
+	strlcpy(n->router_path, conf->router_path, sizeof(n->router_path));
 	restart_authd = strcmp(conf->db_config, n->db_config) != 0 ||
 	    strcmp(conf->authd_user, n->authd_user) != 0 ||
 	    strcmp(conf->authd_path, n->authd_path) != 0 ||
@@ -1221,18 +1400,18 @@ phase_set(enum phase p, time_t deadline)
 static void
 helpers_stop(int sig)
 {
-	struct helper *hs[] = { &keyd, &authd };
+	struct helper *h;
 	size_t i;
 
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < NHELPERS; i++) {
+		h = helpers[i];
 		/* Closing the control channel alone makes them exit. */
-		if (hs[i]->ctl != -1 && sig == SIGTERM) {
-			close(hs[i]->ctl);
-			hs[i]->ctl = -1;
+		if (h->ctl != -1 && sig == SIGTERM) {
+			close(h->ctl);
+			h->ctl = -1;
 		}
-		if (hs[i]->pid != 0 && kill(hs[i]->pid, sig) == -1 &&
-		    errno != ESRCH)
-			log_warn("kill %s", hs[i]->name);
+		if (h->pid != 0 && kill(h->pid, sig) == -1 && errno != ESRCH)
+			log_warn("kill %s", h->name);
 	}
 }
 
@@ -1280,7 +1459,7 @@ shutdown_step(void)
 		phase_set(PH_HELPERS, now + TERM_GRACE_S);
 	}
 	if (phase == PH_HELPERS) {
-		if (keyd.pid == 0 && authd.pid == 0)
+		if (keyd.pid == 0 && authd.pid == 0 && router.pid == 0)
 			master_exit();
 		if (now >= phase_deadline) {
 			helpers_stop(SIGKILL);
@@ -1348,10 +1527,20 @@ master_main(struct sc_config *initial, const char *text, size_t textlen)
 		fatalx("cannot open the audit log %s", conf->audit_log);
 	signals_setup();
 	listeners_open();
-	if (helper_start(&keyd) == -1)
-		fatalx("cannot start keyd");
-	if (helper_start(&authd) == -1)
-		fatalx("cannot start authd");
+	for (i = 0; i < NHELPERS; i++) {
+		if (helper_start(helpers[i]) == 0)
+			continue;
+		if (helpers[i]->required)
+			fatalx("cannot start %s", helpers[i]->name);
+		/* The router: sessions work without live delivery. */
+		log_warnx("cannot start the %s: messages reach online users "
+		    "only at their next login until it runs",
+		    helpers[i]->name);
+		audit_record("securechatd", "child_start_failed", "child",
+		    helpers[i]->name, NULL);
+		helpers[i]->started = mono_now();
+		helper_schedule(helpers[i]);
+	}
 	audit_record("securechatd", "startup", "config", conf->path, NULL);
 	if (sd_watchdog_enabled(0, &watchdog_usec) <= 0)
 		watchdog_usec = 0;
@@ -1361,7 +1550,7 @@ master_main(struct sc_config *initial, const char *text, size_t textlen)
 	log_info("ready");
 
 	sigemptyset(&empty);
-	cap = MAX_LISTEN_FDS + 2 + conf->max_sessions + 1;
+	cap = MAX_LISTEN_FDS + NHELPERS + conf->max_sessions + 1;
 	pfd = calloc(cap, sizeof(*pfd));
 	ref = calloc(cap, sizeof(*ref));
 	if (pfd == NULL || ref == NULL)
@@ -1386,8 +1575,9 @@ master_main(struct sc_config *initial, const char *text, size_t textlen)
 		audit_flush(0);
 
 		/* max_sessions may have grown on reload. */
-		if (cap < MAX_LISTEN_FDS + 2 + (size_t)nsessions + 1) {
-			cap = MAX_LISTEN_FDS + 2 + (size_t)nsessions + 64;
+		if (cap < MAX_LISTEN_FDS + NHELPERS + (size_t)nsessions + 1) {
+			cap = MAX_LISTEN_FDS + NHELPERS + (size_t)nsessions +
+			    64;
 			free(pfd);
 			free(ref);
 			pfd = calloc(cap, sizeof(*pfd));
@@ -1403,17 +1593,13 @@ master_main(struct sc_config *initial, const char *text, size_t textlen)
 				ref[nfd].kind = PK_LISTEN;
 				ref[nfd++].ptr = &listen_fds[l];
 			}
-		if (keyd.ctl != -1) {
-			pfd[nfd].fd = keyd.ctl;
+		for (i = 0; i < NHELPERS; i++) {
+			if (helpers[i]->ctl == -1)
+				continue;
+			pfd[nfd].fd = helpers[i]->ctl;
 			pfd[nfd].events = POLLIN;
 			ref[nfd].kind = PK_HELPER;
-			ref[nfd++].ptr = &keyd;
-		}
-		if (authd.ctl != -1) {
-			pfd[nfd].fd = authd.ctl;
-			pfd[nfd].events = POLLIN;
-			ref[nfd].kind = PK_HELPER;
-			ref[nfd++].ptr = &authd;
+			ref[nfd++].ptr = helpers[i];
 		}
 		TAILQ_FOREACH(s, &sessions, entry) {
 			if (s->ctl == -1)

@@ -93,7 +93,7 @@ static int
 worker_start(const char *conffile, const char *serial, const char *addr,
     int debug, int verbose, int argc, char **argv)
 {
-	static struct ipc_msg msg;	/* 32 KiB: not on the stack */
+	static struct ipc_msg msg;	/* IPC_MAX_BODY: not on the stack */
 	static struct sc_config conf;
 	char err[1024];
 	uint64_t sess;

@@ -2,17 +2,21 @@
  * securechatd.h: the securechatd process boundary (master <-> worker) and
  * the configuration that the master parses and hands to its workers.
  *
- * The master (master.c) runs as root: it binds, starts keyd and authd,
- * accepts connections, and for each one forks and re-executes itself as a
- * worker (`securechatd -R -f conf -S serial -A addr [-d] [-v]`, handled in
- * securechatd.c, protocol in worker.c).  The worker finds its descriptors
- * at fixed numbers, everything above them closed:
+ * The master (master.c) runs as root: it binds, starts keyd, authd and
+ * the router, accepts connections, and for each one forks and re-executes
+ * itself as a worker (`securechatd -R -f conf -S serial -A addr [-d]
+ * [-v]`, handled in securechatd.c, protocol in worker.c).  The worker
+ * finds its descriptors at fixed numbers, everything above them closed:
  *
  *	3  WORKER_FD_CLIENT	the client's TCP socket
  *	4  WORKER_FD_KEYD	its own channel to keyd (KEYD_CTL_NEW_CHANNEL)
  *	5  WORKER_FD_AUTHD	its own channel to authd (AUTHD_CTL_NEW_CHANNEL)
  *	6  WORKER_FD_CTL	control channel to the master (messages below)
  *	7  WORKER_FD_TRANSCRIPT	its transcript, opened append-only by the master
+ *	8  WORKER_FD_ROUTER	its own channel to the router
+ *				(ROUTER_CTL_NEW_CHANNEL, router/router.h); when
+ *				the router is not running, a socket whose peer
+ *				is already closed (EOF: no live delivery)
  *
  * Control channel (SOCK_SEQPACKET, common/ipc.h framing):
  *  - master -> worker, exactly once, first: WORKER_CONFIG.  The worker
@@ -37,7 +41,8 @@
 #define WORKER_FD_AUTHD		5
 #define WORKER_FD_CTL		6
 #define WORKER_FD_TRANSCRIPT	7
-#define WORKER_FD_LAST		WORKER_FD_TRANSCRIPT
+#define WORKER_FD_ROUTER	8
+#define WORKER_FD_LAST		WORKER_FD_ROUTER
 
 /* master -> worker: the configuration file's bytes (at most SC_CONF_MAX). */
 #define WORKER_CONFIG		0x0100
@@ -74,7 +79,8 @@ int	worker_send_state(int ctlfd, enum worker_state, const char *username);
 
 /* Configuration (conf.c; documented in docs/man/securechatd.conf.5). */
 #define SC_CONF_PATH		SYSCONFDIR "/securechat/securechatd.conf"
-#define SC_CONF_MAX		IPC_MAX_BODY	/* fits one WORKER_CONFIG */
+/* Fits one WORKER_CONFIG; securechatd.conf(5) promises 32768 bytes. */
+#define SC_CONF_MAX		(32 * 1024)
 #define SC_PATH_MAX		1024
 #define SC_USER_MAX		32
 #define SC_HOST_MAX		256
@@ -103,9 +109,11 @@ struct sc_config {
 	char		 worker_user[SC_USER_MAX + 1];
 	char		 keyd_user[SC_USER_MAX + 1];
 	char		 authd_user[SC_USER_MAX + 1];
+	char		 router_user[SC_USER_MAX + 1];
 	char		 jail[SC_PATH_MAX];
 	char		 keyd_path[SC_PATH_MAX];	/* "" = default */
 	char		 authd_path[SC_PATH_MAX];	/* "" = default */
+	char		 router_path[SC_PATH_MAX];	/* "" = default */
 
 	char		 transcript_dir[SC_PATH_MAX];
 	char		 receipt_dir[SC_PATH_MAX];
@@ -158,7 +166,10 @@ int	conf_load(struct sc_config *, const char *path, char **textp,
  * exist.  Each problem is logged; returns how many there were.
  */
 int	conf_check_env(const struct sc_config *);
-/* The programs keyd and authd: keyd_path, $SC_LIBEXECDIR or LIBEXECDIR. */
+/*
+ * The programs keyd, authd and router: keyd_path (authd_path,
+ * router_path), else $SC_LIBEXECDIR/name, else LIBEXECDIR/name.
+ */
 void	conf_helper_path(const struct sc_config *, const char *name,
 	    char *out, size_t outlen);
 /* "daemon", "local0", ... for a LOG_* facility. */

@@ -40,7 +40,7 @@ DBCONF=$(sh "$TOP/tests/lib/mariadb.sh" start "$RUN/db")
 
 say "3. Configuration, users and jail"
 if [ "$(id -u)" = 0 ]; then
-	getent passwd _securechat _securechat-key _securechat-auth >/dev/null ||
+	getent passwd _securechat _securechat-key _securechat-auth _securechat-router >/dev/null ||
 	    systemd-sysusers "$TOP/systemd/sysusers.conf"
 	JAIL=/run/securechat-demo/empty
 	mkdir -p "$JAIL"; chown root:root /run/securechat-demo "$JAIL"
@@ -62,6 +62,7 @@ db_config $DBCONF
 jail $JAIL
 keyd_path $B/keyd
 authd_path $B/authd
+router_path $B/router
 transcript_dir $RUN/transcripts
 receipt_dir $RUN/receipts
 audit_log $RUN/audit.log

@@ -95,7 +95,7 @@ make_users(void)
 	if (geteuid() != 0)
 		return 0;
 	rc = tu_sh(&r, NULL, "getent passwd _securechat _securechat-key "
-	    "_securechat-auth >/dev/null || systemd-sysusers '%s'",
+	    "_securechat-auth _securechat-router >/dev/null || systemd-sysusers '%s'",
 	    tu_src("systemd/sysusers.conf"));
 	if (rc != 0)
 		fprintf(stderr, "scenv: cannot create users: %s%s\n", r.out,
@@ -205,6 +205,7 @@ scenv_start(struct scenv *e)
 	    "jail %s\n"
 	    "keyd_path %s\n"
 	    "authd_path %s\n"
+	    "router_path %s\n"
 	    "transcript_dir %s\n"
 	    "receipt_dir %s\n"
 	    "audit_log %s\n"
@@ -212,8 +213,8 @@ scenv_start(struct scenv *e)
 	    "handshake_timeout 10\n"
 	    "%s\n",
 	    e->port, e->ca, e->ca, e->ca, e->db.conf, e->jail, libexec,
-	    tu_bin("authd"), e->transcripts, e->receipts, e->audit,
-	    e->extra_conf) == -1)
+	    tu_bin("authd"), tu_bin("router"), e->transcripts, e->receipts,
+	    e->audit, e->extra_conf) == -1)
 		return -1;
 	if (tu_write(e->conf, text, strlen(text)) == -1) {
 		free(text);
