@@ -2,7 +2,11 @@
  * authd.c: the auth daemon.  The only process with the database
  * credentials and a database connection; it answers REGISTER and LOGIN
  * for the workers with a code, the account id and the canonical
- * username, never a hash or a salt.
+ * username, never a hash or a salt, binds accounts to client
+ * certificates, and, for a channel whose login succeeded, keeps the
+ * durable message store (envelopes it cannot read, their delivery state),
+ * rooms and their members, and the per-user message rate
+ * (docs/ARCHITECTURE.md "Messaging").
  *
  * Started by the securechatd master with fork and exec, with the control
  * channel on descriptor 3.  It reads the database configuration as root,
@@ -30,23 +34,33 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <openssl/x509.h>
+
 #include "account.h"
 #include "audit.h"
 #include "buf.h"
 #include "db.h"
 #include "dbconf.h"
+#include "envelope.h"
 #include "ipc.h"
 #include "log.h"
 #include "password.h"
+#include "pki.h"
 #include "privdrop.h"
 #include "sandbox.h"
+#include "sccrypto.h"
 
 /* Expired throttling rows are deleted this often (seconds). */
 #define AUTHD_HOUSEKEEPING	600
+/* Expired messages are deleted at start and this often (seconds). */
+#define AUTHD_EXPIRY_INTERVAL	3600
+/* Certificates of a room's members considered by a STORE check. */
+#define AUTHD_ROOM_CERTS_MAX	1024
 
 enum channel_state {
 	CH_PREAUTH,		/* REGISTER / LOGIN permitted */
-	CH_AUTHED,		/* one succeeded: nothing more to ask */
+	CH_AUTHED,		/* one succeeded: the messaging requests */
 };
 
 struct channel {
@@ -55,7 +69,10 @@ struct channel {
 	char			 addr[AUTHD_ADDR_MAX + 1];
 	enum channel_state	 state;
 	unsigned int		 attempts;
+	/* CH_AUTHED: who this channel speaks for, set by authd alone. */
 	uint64_t		 account_id;
+	char			 user[ACCOUNT_USER_MAX + 1];
+	uint8_t			 cert_fp[AUTHD_CERT_FP_LEN];
 };
 
 /* A handler answers the request and returns 0, or returns -1 when the
@@ -64,9 +81,18 @@ typedef int (*req_handler)(struct channel *, struct ipc_msg *);
 
 #define REQ_PREAUTH	0x01	/* only before a successful request */
 #define REQ_COUNTED	0x02	/* counts towards AUTHD_MAX_ATTEMPTS */
+#define REQ_AUTHED	0x04	/* only after a successful REGISTER/LOGIN */
 
 static int	req_register(struct channel *, struct ipc_msg *);
 static int	req_login(struct channel *, struct ipc_msg *);
+static int	req_certs(struct channel *, struct ipc_msg *);
+static int	req_store(struct channel *, struct ipc_msg *);
+static int	req_fetch(struct channel *, struct ipc_msg *);
+static int	req_ack(struct channel *, struct ipc_msg *);
+static int	req_join(struct channel *, struct ipc_msg *);
+static int	req_leave(struct channel *, struct ipc_msg *);
+static int	req_rooms(struct channel *, struct ipc_msg *);
+static int	req_members(struct channel *, struct ipc_msg *);
 
 static const struct authd_request {
 	uint16_t	 type;
@@ -77,6 +103,14 @@ static const struct authd_request {
 	{ AUTHD_REQ_REGISTER, "register", REQ_PREAUTH | REQ_COUNTED,
 	    req_register },
 	{ AUTHD_REQ_LOGIN, "login", REQ_PREAUTH | REQ_COUNTED, req_login },
+	{ AUTHD_REQ_CERTS, "certs", REQ_AUTHED, req_certs },
+	{ AUTHD_REQ_STORE, "store", REQ_AUTHED, req_store },
+	{ AUTHD_REQ_FETCH, "fetch", REQ_AUTHED, req_fetch },
+	{ AUTHD_REQ_ACK, "ack", REQ_AUTHED, req_ack },
+	{ AUTHD_REQ_JOIN, "join", REQ_AUTHED, req_join },
+	{ AUTHD_REQ_LEAVE, "leave", REQ_AUTHED, req_leave },
+	{ AUTHD_REQ_ROOMS, "rooms", REQ_AUTHED, req_rooms },
+	{ AUTHD_REQ_MEMBERS, "members", REQ_AUTHED, req_members },
 };
 
 static struct authd_conf conf;
@@ -91,7 +125,9 @@ usage(void)
 {
 	fprintf(stderr, "usage: authd -D dbconf [-dv] [-u user] [-j jail] "
 	    "[-N log2n] [-r r] [-p p]\n"
-	    "             [-R 0|1] [-F maxfail] [-W window]\n");
+	    "             [-R 0|1] [-F maxfail] [-W window] [-C 0|1]\n"
+	    "             [-M rate] [-B burst] [-Q queue] [-S roomsize] "
+	    "[-E days]\n");
 	exit(2);
 }
 
@@ -178,6 +214,22 @@ violation(size_t i, const char *why, const char *what)
 	channel_close(i);
 }
 
+/* Send the reply in b (built by a handler) with the request's id. */
+static int
+send_reply(struct channel *ch, uint16_t type, uint32_t id, struct wbuf *b)
+{
+	int rv;
+
+	if (b->err) {
+		log_warnx("session %" PRIu64 ": reply %u does not fit",
+		    ch->serial, (unsigned)type);
+		return -1;
+	}
+	if ((rv = ipc_send(ch->fd, type, id, b->data, b->len)) == -1)
+		log_warn("session %" PRIu64 ": send reply", ch->serial);
+	return rv;
+}
+
 static int
 send_result(struct channel *ch, uint32_t id, uint16_t code,
     uint64_t account_id, const char *user)
@@ -193,14 +245,45 @@ send_result(struct channel *ch, uint32_t id, uint16_t code,
 	wbuf_put_u16(&b, code);
 	wbuf_put_u64(&b, account_id);
 	wbuf_put_str16(&b, user, strlen(user));
-	if (b.err) {
-		wbuf_free(&b);
-		return -1;
-	}
-	if ((rv = ipc_send(ch->fd, AUTHD_RES_RESULT, id, b.data, b.len)) == -1)
-		log_warn("session %" PRIu64 ": send result", ch->serial);
+	rv = send_reply(ch, AUTHD_RES_RESULT, id, &b);
 	wbuf_free(&b);
 	return rv;
+}
+
+/* A reply that is only a code (JOIN, LEAVE) or a code and fields left
+ * empty (every refusal). */
+static void
+send_code(struct channel *ch, uint16_t type, uint32_t id, uint16_t code)
+{
+	struct wbuf b;
+
+	wbuf_init(&b, 64);
+	wbuf_put_u16(&b, code);
+	switch (type) {
+	case AUTHD_RES_CERTS:
+		wbuf_put_u8(&b, 0);
+		break;
+	case AUTHD_RES_STORE:
+		wbuf_put_u64(&b, 0);
+		break;
+	case AUTHD_RES_FETCH:
+		wbuf_put_u8(&b, 0);
+		wbuf_put_u64(&b, 0);
+		wbuf_put_str16(&b, "", 0);
+		wbuf_put_str32(&b, "", 0);
+		break;
+	case AUTHD_RES_ACK:
+		wbuf_put_str16(&b, "", 0);
+		break;
+	case AUTHD_RES_ROOMS:
+	case AUTHD_RES_MEMBERS:
+		wbuf_put_u16(&b, 0);
+		break;
+	default:
+		break;
+	}
+	(void)send_reply(ch, type, id, &b);
+	wbuf_free(&b);
 }
 
 /*
@@ -222,10 +305,103 @@ rc_to_code(enum authdb_rc rc)
 	    AUTHD_RES_INTERNAL;
 }
 
+/* ---- certificates ---- */
+
+/*
+ * The certificate at the end of a REGISTER or LOGIN body: absent (the
+ * transitional body of issue 3), or str16 cert_der of 1..8192 bytes.
+ * Returns 0 (*der NULL when absent) or -1 for a malformed body.
+ */
+static int
+cur_cert(struct cursor *c, const uint8_t **der, size_t *derlen)
+{
+	*der = NULL;
+	*derlen = 0;
+	if (c->err || c->left == 0)
+		return 0;
+	*der = cur_str16(c, derlen, AUTHD_CERT_DER_MAX);
+	if (c->err || *derlen == 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * The worker computed cert_sha256 from the certificate it sends: the
+ * DER must hash to it and be one certificate, or the worker is lying or
+ * broken (a violation, -1).  cn receives the certificate's single
+ * commonName ("" when it has none or several).
+ */
+static int
+cert_check(const struct channel *ch, const uint8_t fp[AUTHD_CERT_FP_LEN],
+    const uint8_t *der, size_t derlen, char *cn, size_t cnlen)
+{
+	uint8_t h[SC_SHA256_LEN];
+	char err[256];
+	X509 *x;
+
+	cn[0] = '\0';
+	if (sc_sha256(der, derlen, h) == -1) {
+		log_warnx("session %" PRIu64 ": SHA-256 failed", ch->serial);
+		return -1;
+	}
+	if (CRYPTO_memcmp(h, fp, AUTHD_CERT_FP_LEN) != 0) {
+		log_warnx("session %" PRIu64 ": certificate does not match "
+		    "its fingerprint", ch->serial);
+		return -1;
+	}
+	if ((x = pki_cert_from_der(der, derlen, err, sizeof(err))) == NULL) {
+		log_warnx("session %" PRIu64 ": certificate: %s", ch->serial,
+		    err);
+		return -1;
+	}
+	if (pki_cert_cn(x, cn, cnlen) == -1)
+		cn[0] = '\0';
+	X509_free(x);
+	return 0;
+}
+
+/*
+ * Tell the master who this session is (AUTHD_CTL_AUTHENTICATED) and
+ * remember it for the channel's messaging requests.  The master binds
+ * the session's router channel from this message, never from the
+ * worker.  Returns -1 when the master cannot be told: the login then
+ * fails, since the session could not be bound.
+ */
+static int
+authenticated(struct channel *ch, uint64_t account_id, const char *user,
+    const uint8_t fp[AUTHD_CERT_FP_LEN])
+{
+	struct wbuf b;
+	int rv;
+
+	wbuf_init(&b, 128);
+	wbuf_put_u64(&b, ch->serial);
+	wbuf_put_u64(&b, account_id);
+	wbuf_put_str16(&b, user, strlen(user));
+	wbuf_put(&b, fp, AUTHD_CERT_FP_LEN);
+	if (b.err)
+		rv = -1;
+	else
+		rv = ipc_send(IPC_CTL_FD, AUTHD_CTL_AUTHENTICATED, 0, b.data,
+		    b.len);
+	wbuf_free(&b);
+	if (rv == -1) {
+		log_warn("session %" PRIu64 ": control channel: "
+		    "authenticated", ch->serial);
+		return -1;
+	}
+	ch->state = CH_AUTHED;
+	ch->account_id = account_id;
+	strlcpy(ch->user, user, sizeof(ch->user));
+	memcpy(ch->cert_fp, fp, AUTHD_CERT_FP_LEN);
+	return 0;
+}
+
 /* ---- requests ---- */
 
 /*
- * REGISTER: str16 username, str16 email, str16 password, 32 cert_sha256.
+ * REGISTER: str16 username, str16 email, str16 password, 32 cert_sha256,
+ * str16 cert_der (optional during the transition, see authd.h).
  * Registration failures (USER_EXISTS) count against the source address,
  * so that probing which names exist is throttled like guessing
  * passwords.
@@ -234,10 +410,11 @@ static int
 req_register(struct channel *ch, struct ipc_msg *m)
 {
 	struct cursor c;
-	const uint8_t *u, *e, *pw;
-	size_t ulen, elen, pwlen;
+	const uint8_t *u, *e, *pw, *der;
+	size_t ulen, elen, pwlen, derlen;
 	uint8_t cert[AUTHD_CERT_FP_LEN];
 	char user[ACCOUNT_USER_MAX + 1], email[ACCOUNT_EMAIL_MAX + 1];
+	char cn[128];
 	struct pw_record rec;
 	uint64_t id = 0;
 	uint16_t code;
@@ -251,7 +428,10 @@ req_register(struct channel *ch, struct ipc_msg *m)
 	e = cur_str16(&c, &elen, AUTHD_FIELD_MAX);
 	pw = cur_str16(&c, &pwlen, AUTHD_FIELD_MAX);
 	cur_bytes(&c, cert, sizeof(cert));
-	if (cur_done(&c) == -1)
+	if (cur_cert(&c, &der, &derlen) == -1 || cur_done(&c) == -1)
+		return -1;
+	if (der != NULL && cert_check(ch, cert, der, derlen, cn,
+	    sizeof(cn)) == -1)
 		return -1;
 
 	user[0] = '\0';
@@ -268,6 +448,16 @@ req_register(struct channel *ch, struct ipc_msg *m)
 		reason = "bad input";
 		goto done;
 	}
+	/* The certificate names its owner: it must be this account. */
+	if (der != NULL && conf.cert_strict && strcmp(cn, user) != 0) {
+		code = AUTHD_RES_BAD_INPUT;
+		reason = "certificate CN does not match username";
+		goto done;
+	}
+	if (der == NULL)
+		log_info("session %" PRIu64 ": REGISTER without the "
+		    "certificate (transitional worker): binding the "
+		    "fingerprint only", ch->serial);
 	memcpy(email, e, elen);
 	email[elen] = '\0';
 	if ((rc = authdb_throttle_check(adb, AUTHDB_SCOPE_ADDR, ch->addr,
@@ -287,12 +477,14 @@ req_register(struct channel *ch, struct ipc_msg *m)
 		reason = "password hashing failed";
 		goto done;
 	}
-	rc = authdb_user_create(adb, user, email, &rec, cert, &id);
+	rc = authdb_user_create(adb, user, email, &rec, cert, der, derlen, &id);
 	switch (rc) {
 	case ADB_OK:
 		code = AUTHD_RES_OK;
-		ch->state = CH_AUTHED;
-		ch->account_id = id;
+		if (authenticated(ch, id, user, cert) == -1) {
+			code = AUTHD_RES_INTERNAL;
+			reason = "master unreachable";
+		}
 		break;
 	case ADB_DUP:
 		code = AUTHD_RES_USER_EXISTS;
@@ -312,7 +504,8 @@ req_register(struct channel *ch, struct ipc_msg *m)
 	if (code == AUTHD_RES_OK) {
 		log_info("session %" PRIu64 " [%s]: registered %s (id %" PRIu64
 		    ")", ch->serial, ch->addr, user, id);
-		audit("register_ok", ch, user, NULL);
+		audit("register_ok", ch, user, der != NULL ?
+		    "certificate bound" : "certificate fingerprint bound");
 	} else {
 		log_info("session %" PRIu64 " [%s]: registration refused: %s",
 		    ch->serial, ch->addr, reason);
@@ -324,25 +517,83 @@ req_register(struct channel *ch, struct ipc_msg *m)
 }
 
 /*
- * LOGIN: str16 username, str16 password, 32 cert_sha256.  Unknown user,
- * wrong password and disabled account give the same AUTH_FAIL after the
- * same scrypt work; the audit log alone says which it was.
+ * The certificate part of a successful password check.  Returns the
+ * code (OK, or AUTH_FAIL / INTERNAL / UNAVAILABLE) and the audit note.
+ */
+static uint16_t
+login_cert(struct channel *ch, const char *user, uint64_t id,
+    const uint8_t cert[AUTHD_CERT_FP_LEN], const uint8_t *der, size_t derlen,
+    const char *cn, const char **note)
+{
+	enum authdb_rc rc;
+	uint64_t nbound = 0;
+	int bound = 0, has_der = 0;
+
+	if ((rc = authdb_cert_lookup(adb, id, cert, &bound, &has_der,
+	    &nbound)) != ADB_OK) {
+		*note = authdb_rc_str(rc);
+		return rc_to_code(rc);
+	}
+	if (bound) {
+		*note = "certificate bound";
+		/* Bound by fingerprint under schema 1: learn its DER. */
+		if (!has_der && der != NULL && authdb_cert_bind(adb, id, cert,
+		    der, derlen) != ADB_OK)
+			log_warnx("user %s: certificate not stored", user);
+		return AUTHD_RES_OK;
+	}
+	if (nbound == 0) {
+		/*
+		 * An account without any certificate (imported from the
+		 * seed) binds the one of its first login: there is no
+		 * other to compare with.  The administrator avoids this
+		 * by binding one first (sc-admin user add-cert).
+		 */
+		if (der != NULL && conf.cert_strict && strcmp(cn, user) != 0) {
+			*note = "certificate CN does not match username";
+			return AUTHD_RES_AUTH_FAIL;
+		}
+		if ((rc = authdb_cert_bind(adb, id, cert, der, derlen)) !=
+		    ADB_OK) {
+			*note = authdb_rc_str(rc);
+			return rc_to_code(rc);
+		}
+		log_info("session %" PRIu64 ": user %s: first certificate "
+		    "bound at login", ch->serial, user);
+		*note = "certificate bound at first login";
+		return AUTHD_RES_OK;
+	}
+	if (conf.cert_strict) {
+		*note = "certificate not bound";
+		return AUTHD_RES_AUTH_FAIL;
+	}
+	/* -C 0: allowed and noted, never bound (see authd.h). */
+	*note = "certificate not bound to the account";
+	return AUTHD_RES_OK;
+}
+
+/*
+ * LOGIN: str16 username, str16 password, 32 cert_sha256, str16 cert_der
+ * (optional during the transition).  Unknown user, wrong password,
+ * disabled account and (unless -C 0) a certificate not bound to the
+ * account give the same AUTH_FAIL after the same scrypt work; the audit
+ * log alone says which it was.
  */
 static int
 req_login(struct channel *ch, struct ipc_msg *m)
 {
 	struct cursor c;
-	const uint8_t *u, *pw;
-	size_t ulen, pwlen;
+	const uint8_t *u, *pw, *der;
+	size_t ulen, pwlen, derlen;
 	uint8_t cert[AUTHD_CERT_FP_LEN];
-	char user[ACCOUNT_USER_MAX + 1];
+	char user[ACCOUNT_USER_MAX + 1], cn[128];
 	struct authdb_user dbu;
 	struct pw_record up;
 	const struct pw_record *rec = NULL;
 	uint16_t code;
 	enum authdb_rc rc;
-	int limited_user = 0, limited_addr = 0, ok, upgraded = 0, bound = 0;
-	const char *reason = NULL;
+	int limited_user = 0, limited_addr = 0, ok, upgraded = 0;
+	const char *reason = NULL, *note = NULL;
 
 	memset(&dbu, 0, sizeof(dbu));
 	memset(&up, 0, sizeof(up));
@@ -350,7 +601,10 @@ req_login(struct channel *ch, struct ipc_msg *m)
 	u = cur_str16(&c, &ulen, AUTHD_FIELD_MAX);
 	pw = cur_str16(&c, &pwlen, AUTHD_FIELD_MAX);
 	cur_bytes(&c, cert, sizeof(cert));
-	if (cur_done(&c) == -1)
+	if (cur_cert(&c, &der, &derlen) == -1 || cur_done(&c) == -1)
+		return -1;
+	if (der != NULL && cert_check(ch, cert, der, derlen, cn,
+	    sizeof(cn)) == -1)
 		return -1;
 
 	/*
@@ -396,10 +650,21 @@ req_login(struct channel *ch, struct ipc_msg *m)
 		audit("login_fail", ch, user, reason);
 		goto done;
 	}
-	if (ok != 1 || rec == NULL || dbu.disabled) {
+	if (ok == 1 && rec != NULL && !dbu.disabled) {
+		/* The password is right: now the certificate. */
+		code = login_cert(ch, user, dbu.id, cert, der, derlen, cn,
+		    &note);
+		if (code != AUTHD_RES_OK && code != AUTHD_RES_AUTH_FAIL) {
+			reason = note;
+			audit("login_fail", ch, user, reason);
+			goto done;
+		}
+	} else
 		code = AUTHD_RES_AUTH_FAIL;
+	if (code == AUTHD_RES_AUTH_FAIL) {
 		reason = rec == NULL ? "unknown user" : ok != 1 ?
-		    "wrong password" : "account disabled";
+		    "wrong password" : dbu.disabled ? "account disabled" :
+		    note;
 		audit("login_fail", ch, user, reason);
 		if (authdb_throttle_fail(adb, AUTHDB_SCOPE_USER, user,
 		    conf.window) != ADB_OK ||
@@ -411,9 +676,12 @@ req_login(struct channel *ch, struct ipc_msg *m)
 	}
 
 	/* Success: what follows is bookkeeping and does not undo it. */
-	code = AUTHD_RES_OK;
-	ch->state = CH_AUTHED;
-	ch->account_id = dbu.id;
+	if (authenticated(ch, dbu.id, user, cert) == -1) {
+		code = AUTHD_RES_INTERNAL;
+		reason = "master unreachable";
+		audit("login_fail", ch, user, reason);
+		goto done;
+	}
 	if (authdb_throttle_reset(adb, AUTHDB_SCOPE_USER, user) != ADB_OK)
 		log_warnx("session %" PRIu64 ": throttle reset failed",
 		    ch->serial);
@@ -428,12 +696,9 @@ req_login(struct channel *ch, struct ipc_msg *m)
 			log_warnx("user %s: password upgrade not stored: %s",
 			    user, authdb_rc_str(rc));
 	}
-	if (authdb_login_record(adb, dbu.id, cert, &bound) != ADB_OK)
+	if (authdb_login_record(adb, dbu.id) != ADB_OK)
 		log_warnx("user %s: last login not recorded", user);
-	/* Certificate binding is recorded at registration and reported
-	 * here; enforcing it is left to the certificate-binding issue. */
-	audit("login_ok", ch, user, bound ? "certificate bound" :
-	    "certificate not bound to the account");
+	audit("login_ok", ch, user, note);
  done:
 	if (code == AUTHD_RES_OK)
 		log_info("session %" PRIu64 " [%s]: login %s (id %" PRIu64 ")",
@@ -447,11 +712,669 @@ req_login(struct channel *ch, struct ipc_msg *m)
 	return 0;
 }
 
+/* ---- messaging requests (after a successful REGISTER or LOGIN) ---- */
+
+/* Audit a refusal of the channel's user's request; 'what' is the event. */
+static void
+refused(struct channel *ch, const char *event, const char *reason)
+{
+	log_info("session %" PRIu64 " [%s]: %s %s: %s", ch->serial, ch->addr,
+	    ch->user, event, reason);
+	audit(event, ch, ch->user, reason);
+}
+
+/*
+ * A room name from a request: '#' and 1..31 name characters, no NUL.
+ * Returns 0 with room filled, -1 when it is not acceptable.
+ */
+static int
+room_arg(const uint8_t *p, size_t len, char room[AUTHD_ROOM_MAX + 1])
+{
+	room[0] = '\0';
+	if (len < 2 || len > AUTHD_ROOM_MAX || memchr(p, '\0', len) != NULL)
+		return -1;
+	memcpy(room, p, len);
+	room[len] = '\0';
+	if (!envelope_valid_room(room)) {
+		room[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+/* Is user id among the names? */
+static int
+names_has(const struct authdb_names *l, uint64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (l->v[i].id == id)
+			return 1;
+	return 0;
+}
+
+/*
+ * The room and its members, for a request of the channel's user, who
+ * must be one of them.  Returns the code; on OK *room_id and members.
+ */
+static uint16_t
+room_of_member(struct channel *ch, const char *room, uint64_t *room_id,
+    struct authdb_names *members, const char **reason)
+{
+	enum authdb_rc rc;
+
+	memset(members, 0, sizeof(*members));
+	if ((rc = authdb_room_id(adb, room, room_id)) == ADB_NOTFOUND) {
+		*reason = "no such room";
+		return AUTHD_RES_BAD_INPUT;
+	}
+	if (rc == ADB_OK)
+		rc = authdb_room_members(adb, *room_id, AUTHD_ROOM_SIZE_MAX,
+		    members);
+	if (rc != ADB_OK) {
+		*reason = authdb_rc_str(rc);
+		return rc_to_code(rc);
+	}
+	if (!names_has(members, ch->account_id)) {
+		authdb_names_free(members);
+		*reason = "not a member of the room";
+		return AUTHD_RES_BAD_INPUT;
+	}
+	return AUTHD_RES_OK;
+}
+
+/* CERTS: str16 name (a username or a room of the channel's user). */
+static int
+req_certs(struct channel *ch, struct ipc_msg *m)
+{
+	struct cursor c;
+	struct authdb_certs certs;
+	struct authdb_names members;
+	struct wbuf b;
+	const uint8_t *name;
+	size_t nlen, i;
+	char user[ACCOUNT_USER_MAX + 1], room[AUTHD_ROOM_MAX + 1];
+	uint64_t id = 0;
+	uint16_t code = AUTHD_RES_OK;
+	enum authdb_rc rc;
+	const char *reason = NULL;
+
+	memset(&certs, 0, sizeof(certs));
+	memset(&members, 0, sizeof(members));
+	cur_init(&c, m->body, m->len);
+	name = cur_str16(&c, &nlen, AUTHD_FIELD_MAX);
+	if (cur_done(&c) == -1)
+		return -1;
+	if (nlen > 0 && name[0] == '#') {
+		if (room_arg(name, nlen, room) == -1) {
+			code = AUTHD_RES_BAD_INPUT;
+			reason = "not a room name";
+			goto done;
+		}
+		if ((code = room_of_member(ch, room, &id, &members,
+		    &reason)) != AUTHD_RES_OK)
+			goto done;
+		rc = authdb_room_certs(adb, id, 1, AUTHD_CERTS_MAX, &certs);
+	} else {
+		if (account_username_canon(name, nlen, user) == -1) {
+			code = AUTHD_RES_BAD_INPUT;
+			reason = "not a username";
+			goto done;
+		}
+		if ((rc = authdb_user_id(adb, user, &id)) == ADB_NOTFOUND) {
+			code = AUTHD_RES_BAD_INPUT;
+			reason = "no such user";
+			goto done;
+		}
+		if (rc == ADB_OK)
+			rc = authdb_user_certs(adb, id, 1, AUTHD_CERTS_MAX,
+			    &certs);
+	}
+	if (rc == ADB_TOOMANY) {
+		code = AUTHD_RES_TOO_LARGE;
+		reason = "more certificates than one envelope can name";
+		goto done;
+	}
+	if (rc != ADB_OK) {
+		code = rc_to_code(rc);
+		reason = authdb_rc_str(rc);
+		goto done;
+	}
+	wbuf_init(&b, IPC_MAX_BODY);
+	wbuf_put_u16(&b, AUTHD_RES_OK);
+	wbuf_put_u8(&b, (uint8_t)certs.n);
+	for (i = 0; i < certs.n; i++) {
+		wbuf_put_str16(&b, certs.v[i].username,
+		    strlen(certs.v[i].username));
+		wbuf_put_str16(&b, certs.v[i].der, certs.v[i].derlen);
+	}
+	if (b.err) {
+		/* Never a partial list: a sender would leave someone out. */
+		wbuf_free(&b);
+		code = AUTHD_RES_TOO_LARGE;
+		reason = "certificates do not fit one message";
+		goto done;
+	}
+	(void)send_reply(ch, AUTHD_RES_CERTS, m->hdr.id, &b);
+	wbuf_free(&b);
+ done:
+	if (code != AUTHD_RES_OK) {
+		refused(ch, "certs_refused", reason);
+		send_code(ch, AUTHD_RES_CERTS, m->hdr.id, code);
+	}
+	authdb_certs_free(&certs);
+	authdb_names_free(&members);
+	return 0;
+}
+
+/* Is (name, fp) in the list? */
+static int
+certs_has(const struct authdb_certs *l, const char *name, const uint8_t *fp)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (memcmp(l->v[i].fp, fp, AUTHD_CERT_FP_LEN) == 0 &&
+		    strcmp(l->v[i].username, name) == 0)
+			return 1;
+	return 0;
+}
+
+/* Is fp among the envelope's recipient entries? */
+static int
+rcpt_has_fp(const struct env_header *h, const uint8_t *fp)
+{
+	size_t i;
+
+	for (i = 0; i < h->nrcpt; i++)
+		if (memcmp(h->rcpt[i].fp, fp, ENV_FP_LEN) == 0)
+			return 1;
+	return 0;
+}
+
+/* Add id to the distinct recipients (at most ENV_MAX_RECIPIENTS). */
+static void
+rcpt_add(uint64_t *ids, size_t *n, uint64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < *n; i++)
+		if (ids[i] == id)
+			return;
+	if (*n < ENV_MAX_RECIPIENTS)
+		ids[(*n)++] = id;
+}
+
+/*
+ * A direct message: exactly one user other than the sender, every entry
+ * a certificate bound to the user it names.  Fills the recipient ids.
+ */
+static uint16_t
+store_check_dm(struct channel *ch, const struct env_header *h, uint64_t *ids,
+    size_t *nids, const char **reason)
+{
+	struct authdb_certs mine, theirs;
+	const char *other = NULL;
+	uint64_t other_id = 0;
+	uint16_t code = AUTHD_RES_OK;
+	enum authdb_rc rc;
+	size_t i;
+
+	memset(&mine, 0, sizeof(mine));
+	memset(&theirs, 0, sizeof(theirs));
+	for (i = 0; i < h->nrcpt; i++)
+		if (strcmp(h->rcpt[i].name, ch->user) != 0)
+			other = h->rcpt[i].name;
+	if (other == NULL) {
+		*reason = "a direct message names no other user";
+		return AUTHD_RES_BAD_INPUT;
+	}
+	if ((rc = authdb_user_id(adb, other, &other_id)) == ADB_NOTFOUND) {
+		*reason = "no such recipient";
+		return AUTHD_RES_BAD_INPUT;
+	}
+	if (rc == ADB_OK)
+		rc = authdb_user_certs(adb, other_id, 0, AUTHD_ROOM_CERTS_MAX,
+		    &theirs);
+	if (rc == ADB_OK)
+		rc = authdb_user_certs(adb, ch->account_id, 0,
+		    AUTHD_ROOM_CERTS_MAX, &mine);
+	if (rc != ADB_OK) {
+		*reason = authdb_rc_str(rc);
+		code = rc_to_code(rc);
+		goto done;
+	}
+	for (i = 0; i < h->nrcpt; i++) {
+		const struct authdb_certs *l = strcmp(h->rcpt[i].name,
+		    ch->user) == 0 ? &mine : &theirs;
+
+		if (!certs_has(l, h->rcpt[i].name, h->rcpt[i].fp)) {
+			*reason = "a recipient certificate is not bound to "
+			    "the user it names";
+			code = AUTHD_RES_BAD_INPUT;
+			goto done;
+		}
+	}
+	*nids = 0;
+	rcpt_add(ids, nids, other_id);
+ done:
+	authdb_certs_free(&mine);
+	authdb_certs_free(&theirs);
+	return code;
+}
+
+/*
+ * A room message: the sender is a member; every entry a member's bound
+ * certificate; every other member's certificates (those whose DER authd
+ * knows: the ones CERTS gives) all listed; the sender's own optional.
+ */
+static uint16_t
+store_check_room(struct channel *ch, const struct env_header *h,
+    uint64_t *ids, size_t *nids, const char **reason)
+{
+	struct authdb_names members;
+	struct authdb_certs certs;
+	uint64_t room_id = 0;
+	uint16_t code;
+	enum authdb_rc rc;
+	size_t i, k;
+
+	memset(&certs, 0, sizeof(certs));
+	if ((code = room_of_member(ch, h->room, &room_id, &members,
+	    reason)) != AUTHD_RES_OK) {
+		if (strcmp(*reason, "not a member of the room") == 0)
+			*reason = "the sender is not a member of the room";
+		return code;
+	}
+	if ((rc = authdb_room_certs(adb, room_id, 0, AUTHD_ROOM_CERTS_MAX,
+	    &certs)) != ADB_OK) {
+		*reason = authdb_rc_str(rc);
+		code = rc == ADB_TOOMANY ? AUTHD_RES_TOO_LARGE :
+		    rc_to_code(rc);
+		goto done;
+	}
+	*nids = 0;
+	for (i = 0; i < h->nrcpt; i++) {
+		if (!certs_has(&certs, h->rcpt[i].name, h->rcpt[i].fp)) {
+			*reason = "a recipient is not a member or its "
+			    "certificate is not bound";
+			code = AUTHD_RES_BAD_INPUT;
+			goto done;
+		}
+	}
+	for (k = 0; k < certs.n; k++) {
+		if (certs.v[k].user_id == ch->account_id ||
+		    certs.v[k].der == NULL)
+			continue;
+		if (!rcpt_has_fp(h, certs.v[k].fp)) {
+			*reason = "a member's certificate is missing";
+			code = AUTHD_RES_BAD_INPUT;
+			goto done;
+		}
+		rcpt_add(ids, nids, certs.v[k].user_id);
+	}
+	code = AUTHD_RES_OK;
+ done:
+	authdb_certs_free(&certs);
+	authdb_names_free(&members);
+	return code;
+}
+
+/* STORE: str32 envelope. */
+static int
+req_store(struct channel *ch, struct ipc_msg *m)
+{
+	static struct env_header h;	/* 64 recipients: not on the stack */
+	struct cursor c;
+	struct wbuf b;
+	const uint8_t *env;
+	size_t envlen, nids = 0, i;
+	uint64_t ids[ENV_MAX_RECIPIENTS], n, env_id = 0;
+	char why[256], reason_buf[320];
+	uint16_t code;
+	enum authdb_rc rc;
+	int r, taken = 0, bound = 0, has_der = 0;
+	const char *reason = NULL;
+
+	cur_init(&c, m->body, m->len);
+	env = cur_str32(&c, &envlen, IPC_MAX_BODY);
+	if (cur_done(&c) == -1)
+		return -1;
+	memset(&h, 0, sizeof(h));
+	if (envlen > ENV_MAX_LEN) {
+		code = AUTHD_RES_TOO_LARGE;
+		reason = "envelope too large";
+		goto done;
+	}
+	if ((r = envelope_peek(env, envlen, &h, why, sizeof(why))) != 0) {
+		code = (uint16_t)envelope_err_wire(r);
+		snprintf(reason_buf, sizeof(reason_buf), "malformed envelope: "
+		    "%s", why);
+		reason = reason_buf;
+		goto done;
+	}
+	/* The worker checked these too; authd relies on nobody. */
+	if (strcmp(h.sender, ch->user) != 0) {
+		code = AUTHD_RES_BAD_INPUT;
+		reason = "sender is not the session's user";
+		goto done;
+	}
+	if (CRYPTO_memcmp(h.sender_fp, ch->cert_fp, AUTHD_CERT_FP_LEN) != 0) {
+		code = AUTHD_RES_BAD_INPUT;
+		reason = "sender certificate is not the session's";
+		goto done;
+	}
+	if (conf.cert_strict) {
+		if ((rc = authdb_cert_lookup(adb, ch->account_id, ch->cert_fp,
+		    &bound, &has_der, &n)) != ADB_OK) {
+			code = rc_to_code(rc);
+			reason = authdb_rc_str(rc);
+			goto done;
+		}
+		if (!bound) {
+			code = AUTHD_RES_BAD_INPUT;
+			reason = "sender certificate not bound";
+			goto done;
+		}
+	}
+	if ((rc = authdb_rate_take(adb, ch->account_id, conf.msg_rate,
+	    conf.msg_burst, &taken)) != ADB_OK) {
+		code = rc_to_code(rc);
+		reason = authdb_rc_str(rc);
+		goto done;
+	}
+	if (!taken) {
+		code = AUTHD_RES_RATE_LIMITED;
+		reason = "message rate";
+		goto done;
+	}
+	if (h.room[0] == '\0')
+		code = store_check_dm(ch, &h, ids, &nids, &reason);
+	else
+		code = store_check_room(ch, &h, ids, &nids, &reason);
+	if (code != AUTHD_RES_OK)
+		goto done;
+	for (i = 0; i < nids; i++) {
+		if ((rc = authdb_queue_len(adb, ids[i], &n)) != ADB_OK) {
+			code = rc_to_code(rc);
+			reason = authdb_rc_str(rc);
+			goto done;
+		}
+		if (n >= conf.queue_max) {
+			code = AUTHD_RES_RATE_LIMITED;
+			reason = "recipient queue full";
+			goto done;
+		}
+	}
+	if ((rc = authdb_envelope_store(adb, ch->account_id,
+	    h.room[0] != '\0' ? h.room : NULL, env, envlen, conf.retention,
+	    ids, nids, &env_id)) != ADB_OK) {
+		code = rc_to_code(rc);
+		reason = authdb_rc_str(rc);
+		goto done;
+	}
+	code = AUTHD_RES_OK;
+	log_debug("session %" PRIu64 ": %s: message %" PRIu64 " stored for "
+	    "%zu recipient(s)", ch->serial, ch->user, env_id, nids);
+ done:
+	if (code != AUTHD_RES_OK) {
+		refused(ch, code == AUTHD_RES_RATE_LIMITED ? "rate_limited" :
+		    "store_refused", reason);
+		send_code(ch, AUTHD_RES_STORE, m->hdr.id, code);
+		return 0;
+	}
+	wbuf_init(&b, 16);
+	wbuf_put_u16(&b, AUTHD_RES_OK);
+	wbuf_put_u64(&b, env_id);
+	(void)send_reply(ch, AUTHD_RES_STORE, m->hdr.id, &b);
+	wbuf_free(&b);
+	return 0;
+}
+
+/* FETCH: u64 after_id. */
+static int
+req_fetch(struct channel *ch, struct ipc_msg *m)
+{
+	static uint8_t env[ENV_MAX_LEN];
+	struct cursor c;
+	struct wbuf b;
+	char sender[ACCOUNT_USER_MAX + 1];
+	uint64_t after, env_id = 0;
+	size_t envlen = 0;
+	enum authdb_rc rc;
+	int found = 0;
+
+	cur_init(&c, m->body, m->len);
+	after = cur_u64(&c);
+	if (cur_done(&c) == -1)
+		return -1;
+	if ((rc = authdb_fetch(adb, ch->account_id, after, &found, &env_id,
+	    sender, env, sizeof(env), &envlen)) != ADB_OK) {
+		refused(ch, "fetch_refused", authdb_rc_str(rc));
+		send_code(ch, AUTHD_RES_FETCH, m->hdr.id, rc_to_code(rc));
+		return 0;
+	}
+	wbuf_init(&b, IPC_MAX_BODY);
+	wbuf_put_u16(&b, AUTHD_RES_OK);
+	wbuf_put_u8(&b, found ? 1 : 0);
+	wbuf_put_u64(&b, found ? env_id : 0);
+	wbuf_put_str16(&b, sender, found ? strlen(sender) : 0);
+	wbuf_put_str32(&b, env, found ? envlen : 0);
+	if (send_reply(ch, AUTHD_RES_FETCH, m->hdr.id, &b) == -1 && b.err)
+		send_code(ch, AUTHD_RES_FETCH, m->hdr.id, AUTHD_RES_INTERNAL);
+	wbuf_free(&b);
+	return 0;
+}
+
+/* ACK: u64 envelope_id, u8 state. */
+static int
+req_ack(struct channel *ch, struct ipc_msg *m)
+{
+	struct cursor c;
+	struct wbuf b;
+	char sender[ACCOUNT_USER_MAX + 1];
+	uint64_t env_id;
+	uint8_t state;
+	uint16_t code = AUTHD_RES_OK;
+	enum authdb_rc rc;
+	const char *reason = NULL;
+
+	cur_init(&c, m->body, m->len);
+	env_id = cur_u64(&c);
+	state = cur_u8(&c);
+	if (cur_done(&c) == -1)
+		return -1;
+	if (state != AUTHD_ST_DELIVERED && state != AUTHD_ST_READ) {
+		code = AUTHD_RES_BAD_INPUT;
+		reason = "not a delivery state";
+	} else if ((rc = authdb_ack(adb, ch->account_id, env_id, state,
+	    sender)) == ADB_NOTFOUND) {
+		code = AUTHD_RES_BAD_INPUT;
+		reason = "no such message for this user";
+	} else if (rc != ADB_OK) {
+		code = rc_to_code(rc);
+		reason = authdb_rc_str(rc);
+	}
+	if (code != AUTHD_RES_OK) {
+		refused(ch, "ack_refused", reason);
+		send_code(ch, AUTHD_RES_ACK, m->hdr.id, code);
+		return 0;
+	}
+	wbuf_init(&b, 64);
+	wbuf_put_u16(&b, AUTHD_RES_OK);
+	wbuf_put_str16(&b, sender, strlen(sender));
+	(void)send_reply(ch, AUTHD_RES_ACK, m->hdr.id, &b);
+	wbuf_free(&b);
+	return 0;
+}
+
+/* JOIN: str16 room. */
+static int
+req_join(struct channel *ch, struct ipc_msg *m)
+{
+	struct cursor c;
+	const uint8_t *p;
+	size_t len;
+	char room[AUTHD_ROOM_MAX + 1], note[96];
+	uint16_t code = AUTHD_RES_OK;
+	enum authdb_rc rc;
+	enum authdb_join res = AUTHDB_JOIN_FULL;
+	const char *reason = NULL;
+
+	cur_init(&c, m->body, m->len);
+	p = cur_str16(&c, &len, AUTHD_FIELD_MAX);
+	if (cur_done(&c) == -1)
+		return -1;
+	if (room_arg(p, len, room) == -1) {
+		code = AUTHD_RES_BAD_INPUT;
+		reason = "not a room name";
+	} else if ((rc = authdb_room_join(adb, ch->account_id, room,
+	    conf.room_size, AUTHD_ROOMS_MAX, &res)) != ADB_OK) {
+		code = rc_to_code(rc);
+		reason = authdb_rc_str(rc);
+	} else if (res == AUTHDB_JOIN_FULL) {
+		code = AUTHD_RES_TOO_LARGE;
+		reason = "the room is full";
+	} else if (res == AUTHDB_JOIN_TOO_MANY) {
+		code = AUTHD_RES_TOO_LARGE;
+		reason = "in too many rooms";
+	}
+	if (code != AUTHD_RES_OK) {
+		if (room[0] != '\0') {
+			snprintf(note, sizeof(note), "%s: %s", room, reason);
+			reason = note;
+		}
+		refused(ch, "join_refused", reason);
+	} else if (res == AUTHDB_JOINED) {
+		log_info("session %" PRIu64 ": %s joined %s", ch->serial,
+		    ch->user, room);
+		audit("room_join", ch, ch->user, room);
+	}
+	send_code(ch, AUTHD_RES_CODE, m->hdr.id, code);
+	return 0;
+}
+
+/* LEAVE: str16 room. */
+static int
+req_leave(struct channel *ch, struct ipc_msg *m)
+{
+	struct cursor c;
+	const uint8_t *p;
+	size_t len;
+	char room[AUTHD_ROOM_MAX + 1], note[96];
+	uint16_t code = AUTHD_RES_OK;
+	enum authdb_rc rc;
+	const char *reason = NULL;
+
+	cur_init(&c, m->body, m->len);
+	p = cur_str16(&c, &len, AUTHD_FIELD_MAX);
+	if (cur_done(&c) == -1)
+		return -1;
+	if (room_arg(p, len, room) == -1) {
+		code = AUTHD_RES_BAD_INPUT;
+		reason = "not a room name";
+	} else if ((rc = authdb_room_leave(adb, ch->account_id, room)) ==
+	    ADB_NOTFOUND) {
+		code = AUTHD_RES_BAD_INPUT;
+		reason = "not a member of the room";
+	} else if (rc != ADB_OK) {
+		code = rc_to_code(rc);
+		reason = authdb_rc_str(rc);
+	}
+	if (code != AUTHD_RES_OK) {
+		if (room[0] != '\0') {
+			snprintf(note, sizeof(note), "%s: %s", room, reason);
+			reason = note;
+		}
+		refused(ch, "leave_refused", reason);
+	} else {
+		log_info("session %" PRIu64 ": %s left %s", ch->serial,
+		    ch->user, room);
+		audit("room_leave", ch, ch->user, room);
+	}
+	send_code(ch, AUTHD_RES_CODE, m->hdr.id, code);
+	return 0;
+}
+
+/* Reply with a list of names (ROOMS, MEMBERS). */
+static void
+send_names(struct channel *ch, uint16_t type, uint32_t id,
+    const struct authdb_names *l)
+{
+	struct wbuf b;
+	size_t i;
+
+	wbuf_init(&b, IPC_MAX_BODY);
+	wbuf_put_u16(&b, AUTHD_RES_OK);
+	wbuf_put_u16(&b, (uint16_t)l->n);
+	for (i = 0; i < l->n; i++)
+		wbuf_put_str16(&b, l->v[i].name, strlen(l->v[i].name));
+	if (send_reply(ch, type, id, &b) == -1 && b.err)
+		send_code(ch, type, id, AUTHD_RES_INTERNAL);
+	wbuf_free(&b);
+}
+
+/* ROOMS: empty body. */
+static int
+req_rooms(struct channel *ch, struct ipc_msg *m)
+{
+	struct authdb_names rooms;
+	enum authdb_rc rc;
+
+	if (m->len != 0)
+		return -1;
+	memset(&rooms, 0, sizeof(rooms));
+	if ((rc = authdb_user_rooms(adb, ch->account_id, AUTHD_ROOMS_MAX,
+	    &rooms)) != ADB_OK) {
+		refused(ch, "rooms_refused", authdb_rc_str(rc));
+		send_code(ch, AUTHD_RES_ROOMS, m->hdr.id,
+		    rc == ADB_TOOMANY ? AUTHD_RES_INTERNAL : rc_to_code(rc));
+		return 0;
+	}
+	send_names(ch, AUTHD_RES_ROOMS, m->hdr.id, &rooms);
+	authdb_names_free(&rooms);
+	return 0;
+}
+
+/* MEMBERS: str16 room. */
+static int
+req_members(struct channel *ch, struct ipc_msg *m)
+{
+	struct cursor c;
+	struct authdb_names members;
+	const uint8_t *p;
+	size_t len;
+	char room[AUTHD_ROOM_MAX + 1];
+	uint64_t room_id = 0;
+	uint16_t code;
+	const char *reason = NULL;
+
+	cur_init(&c, m->body, m->len);
+	p = cur_str16(&c, &len, AUTHD_FIELD_MAX);
+	if (cur_done(&c) == -1)
+		return -1;
+	memset(&members, 0, sizeof(members));
+	if (room_arg(p, len, room) == -1) {
+		code = AUTHD_RES_BAD_INPUT;
+		reason = "not a room name";
+	} else
+		code = room_of_member(ch, room, &room_id, &members, &reason);
+	if (code != AUTHD_RES_OK) {
+		refused(ch, "members_refused", reason);
+		send_code(ch, AUTHD_RES_MEMBERS, m->hdr.id, code);
+		return 0;
+	}
+	send_names(ch, AUTHD_RES_MEMBERS, m->hdr.id, &members);
+	authdb_names_free(&members);
+	return 0;
+}
+
 /* One message from worker channel i; the channel may be gone after. */
 static void
 channel_dispatch(size_t i)
 {
-	static struct ipc_msg m;	/* 32 KiB: not on the stack */
+	static struct ipc_msg m;	/* 65 KiB: not on the stack */
 	struct channel *ch = &channels[i];
 	const struct authd_request *req = NULL;
 	char what[32];
@@ -482,6 +1405,10 @@ channel_dispatch(size_t i)
 	}
 	if ((req->flags & REQ_PREAUTH) && ch->state != CH_PREAUTH) {
 		violation(i, "request after a successful one: ", req->name);
+		goto out;
+	}
+	if ((req->flags & REQ_AUTHED) && ch->state != CH_AUTHED) {
+		violation(i, "request before a successful login: ", req->name);
 		goto out;
 	}
 	if ((req->flags & REQ_COUNTED) && ch->attempts >= AUTHD_MAX_ATTEMPTS) {
@@ -565,17 +1492,40 @@ control_dispatch(void)
 	return 0;
 }
 
+/*
+ * Delete the messages past their retention.  Returns the monotonic time
+ * of the next run: an hour later, or sooner after a failure (the
+ * database may be down at start).
+ */
+static time_t
+expire_messages(time_t now)
+{
+	uint64_t deleted = 0;
+	enum authdb_rc rc;
+
+	if ((rc = authdb_expire_messages(adb, &deleted)) != ADB_OK) {
+		log_warnx("message expiry: %s", authdb_rc_str(rc));
+		return now + AUTHD_HOUSEKEEPING;
+	}
+	if (deleted > 0)
+		log_info("deleted %" PRIu64 " expired message%s", deleted,
+		    deleted == 1 ? "" : "s");
+	return now + AUTHD_EXPIRY_INTERVAL;
+}
+
 static void
 serve(void)
 {
 	struct pollfd *pfd;
 	struct timespec now, last;
+	time_t next_expiry;
 	size_t i, n;
 	int r;
 
 	if ((pfd = calloc(AUTHD_MAX_CHANNELS + 1, sizeof(*pfd))) == NULL)
 		fatal("calloc");
 	clock_gettime(CLOCK_MONOTONIC, &last);
+	next_expiry = expire_messages(last.tv_sec);
 	while (!quit) {
 		pfd[0].fd = IPC_CTL_FD;
 		pfd[0].events = POLLIN;
@@ -596,6 +1546,8 @@ serve(void)
 			last = now;
 			(void)authdb_throttle_expire(adb, conf.window);
 		}
+		if (now.tv_sec >= next_expiry)
+			next_expiry = expire_messages(now.tv_sec);
 		/*
 		 * Serve the channels from the last to the first:
 		 * channel_close() moves the last entry into the freed slot,
@@ -629,8 +1581,34 @@ authd_main(int argc, char **argv)
 	conf.reg_open = 1;
 	conf.maxfail = AUTHD_MAXFAIL;
 	conf.window = AUTHD_WINDOW;
-	while ((ch = getopt(argc, argv, "D:dF:j:N:p:R:r:u:vW:")) != -1) {
+	conf.cert_strict = 1;
+	conf.msg_rate = AUTHD_MSG_RATE;
+	conf.msg_burst = AUTHD_MSG_BURST;
+	conf.queue_max = AUTHD_QUEUE_MAX;
+	conf.room_size = AUTHD_ROOM_SIZE;
+	conf.retention = AUTHD_RETENTION;
+	while ((ch = getopt(argc, argv, "B:C:D:dE:F:j:M:N:p:Q:R:r:S:u:vW:")) !=
+	    -1) {
 		switch (ch) {
+		case 'B':
+			conf.msg_burst = num_arg(optarg, 1, 1000000, "-B");
+			break;
+		case 'C':
+			conf.cert_strict = (int)num_arg(optarg, 0, 1, "-C");
+			break;
+		case 'E':
+			conf.retention = num_arg(optarg, 1, 3650, "-E");
+			break;
+		case 'M':
+			conf.msg_rate = num_arg(optarg, 1, 1000, "-M");
+			break;
+		case 'Q':
+			conf.queue_max = num_arg(optarg, 1, 10000000, "-Q");
+			break;
+		case 'S':
+			conf.room_size = num_arg(optarg, 2,
+			    AUTHD_ROOM_SIZE_MAX, "-S");
+			break;
 		case 'D':
 			conf.dbconf_path = optarg;
 			break;
@@ -731,8 +1709,12 @@ authd_main(int argc, char **argv)
 	if (sandbox_apply(SANDBOX_AUTHD) == -1)
 		fatalx("sandbox failed");
 	log_info("started: scrypt N=2^%u r=%u p=%u, registration %s, "
-	    "throttling %u failures per %u s", conf.log2n, conf.r, conf.p,
-	    conf.reg_open ? "open" : "closed", conf.maxfail, conf.window);
+	    "throttling %u failures per %u s, certificates %s", conf.log2n,
+	    conf.r, conf.p, conf.reg_open ? "open" : "closed", conf.maxfail,
+	    conf.window, conf.cert_strict ? "enforced" : "not enforced");
+	log_info("messages: %u per second per user, bursts of %u, queues of "
+	    "%u, rooms of %u, kept %u days", conf.msg_rate, conf.msg_burst,
+	    conf.queue_max, conf.room_size, conf.retention);
 
 	serve();
 

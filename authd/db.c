@@ -57,6 +57,8 @@ authdb_rc_str(enum authdb_rc rc)
 		return "duplicate";
 	case ADB_UNAVAILABLE:
 		return "database unavailable";
+	case ADB_TOOMANY:
+		return "too many rows";
 	default:
 		return "database error";
 	}
@@ -199,13 +201,20 @@ out_buf(MYSQL_BIND *b, void *buf, size_t cap, unsigned long *len,
 }
 
 /*
+ * Called for each row of a multi-row result, the values in the result
+ * binds; returns 0, or -1 to stop with rc (ADB_TOOMANY, ADB_INTERNAL).
+ */
+typedef int (*row_fn)(void *arg, enum authdb_rc *rc);
+
+/*
  * Prepare, bind, execute sql; with `out`, fetch at most one row into it
- * (*found says whether there was one).  *affected, *insert_id as asked.
+ * (*found says whether there was one), or with each_row every row, one
+ * after the other.  *affected, *insert_id as asked.
  */
 static enum authdb_rc
-run(struct authdb *a, const char *what, const char *sql, MYSQL_BIND *in,
-    unsigned int nin, MYSQL_BIND *out, unsigned int nout, int *found,
-    uint64_t *affected, uint64_t *insert_id)
+run_rows(struct authdb *a, const char *what, const char *sql, MYSQL_BIND *in,
+    unsigned int nin, MYSQL_BIND *out, unsigned int nout, row_fn each_row,
+    void *arg, int *found, uint64_t *affected, uint64_t *insert_id)
 {
 	MYSQL_STMT *st = NULL;
 	enum authdb_rc rc;
@@ -257,19 +266,25 @@ run(struct authdb *a, const char *what, const char *sql, MYSQL_BIND *in,
 			rc = stmt_fail(a, st, what);
 			goto done;
 		}
-		r = mysql_stmt_fetch(st);
-		if (r == MYSQL_DATA_TRUNCATED) {
-			log_warnx("database: %s: value larger than expected",
-			    what);
-			rc = ADB_INTERNAL;
-			goto done;
+		for (;;) {
+			r = mysql_stmt_fetch(st);
+			if (r == MYSQL_DATA_TRUNCATED) {
+				log_warnx("database: %s: value larger than "
+				    "expected", what);
+				rc = ADB_INTERNAL;
+				goto done;
+			}
+			if (r == 1) {
+				rc = stmt_fail(a, st, what);
+				goto done;
+			}
+			if (found != NULL && r == 0)
+				*found = 1;
+			if (r != 0 || each_row == NULL)
+				break;
+			if (each_row(arg, &rc) == -1)
+				goto done;
 		}
-		if (r == 1) {
-			rc = stmt_fail(a, st, what);
-			goto done;
-		}
-		if (found != NULL)
-			*found = (r == 0);
 		if (mysql_stmt_free_result(st) != 0) {
 			rc = stmt_fail(a, st, what);
 			goto done;
@@ -284,6 +299,15 @@ run(struct authdb *a, const char *what, const char *sql, MYSQL_BIND *in,
 	if (st != NULL)
 		mysql_stmt_close(st);
 	return rc;
+}
+
+static enum authdb_rc
+run(struct authdb *a, const char *what, const char *sql, MYSQL_BIND *in,
+    unsigned int nin, MYSQL_BIND *out, unsigned int nout, int *found,
+    uint64_t *affected, uint64_t *insert_id)
+{
+	return run_rows(a, what, sql, in, nin, out, nout, NULL, NULL, found,
+	    affected, insert_id);
 }
 
 /* Statements without parameters or results (transaction control). */
@@ -438,23 +462,65 @@ authdb_user_get(struct authdb *a, const char *username, struct authdb_user *u)
 	return rc;
 }
 
+/* ---- transactions ---- */
+
+static enum authdb_rc
+txn_begin(struct authdb *a)
+{
+	enum authdb_rc rc;
+
+	if ((rc = simple(a, "START TRANSACTION")) == ADB_OK)
+		a->in_txn = 1;
+	return rc;
+}
+
+static void
+txn_rollback(struct authdb *a)
+{
+	if (a->db != NULL)
+		(void)simple(a, "ROLLBACK");
+	a->in_txn = 0;
+}
+
+static enum authdb_rc
+txn_commit(struct authdb *a)
+{
+	enum authdb_rc rc;
+
+	if ((rc = simple(a, "COMMIT")) != ADB_OK) {
+		txn_rollback(a);
+		return rc;
+	}
+	a->in_txn = 0;
+	return ADB_OK;
+}
+
+/* A NULL parameter (a direct message's room). */
+static void
+in_null(MYSQL_BIND *b)
+{
+	memset(b, 0, sizeof(*b));
+	b->buffer_type = MYSQL_TYPE_NULL;
+}
+
 enum authdb_rc
 authdb_user_create(struct authdb *a, const char *username, const char *email,
-    const struct pw_record *pw, const uint8_t cert[32], uint64_t *idp)
+    const struct pw_record *pw, const uint8_t cert[32], const uint8_t *der,
+    size_t derlen, uint64_t *idp)
 {
 	static const char sql_user[] =
 	    "INSERT INTO users (username, email, pw_kdf, pw_salt, pw_hash, "
 	    "kdf_n, kdf_r, kdf_p) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
 	static const char sql_cert[] =
-	    "INSERT INTO user_certs (user_id, cert_sha256) VALUES (?, ?)";
+	    "INSERT INTO user_certs (user_id, cert_sha256, cert_der) "
+	    "VALUES (?, ?, ?)";
 	MYSQL_BIND in[8];
 	uint64_t n = pw->params.N, r = pw->params.r, p = pw->params.p, id = 0;
 	enum authdb_rc rc;
 
 	*idp = 0;
-	if ((rc = simple(a, "START TRANSACTION")) != ADB_OK)
+	if ((rc = txn_begin(a)) != ADB_OK)
 		return rc;
-	a->in_txn = 1;
 	in_str(&in[0], username);
 	in_str(&in[1], email);
 	in_str(&in[2], pw_kdf_name(pw->kdf));
@@ -468,19 +534,42 @@ authdb_user_create(struct authdb *a, const char *username, const char *email,
 		goto rollback;
 	in_u64(&in[0], &id);
 	in_bin(&in[1], cert, 32);
-	if ((rc = run(a, "certificate insert", sql_cert, in, 2, NULL, 0, NULL,
+	if (der != NULL)
+		in_bin(&in[2], der, derlen);
+	else
+		in_null(&in[2]);
+	if ((rc = run(a, "certificate insert", sql_cert, in, 3, NULL, 0, NULL,
 	    NULL, NULL)) != ADB_OK)
 		goto rollback;
-	if ((rc = simple(a, "COMMIT")) != ADB_OK)
-		goto rollback;
-	a->in_txn = 0;
+	if ((rc = txn_commit(a)) != ADB_OK)
+		return rc;
 	*idp = id;
 	return ADB_OK;
  rollback:
-	if (a->db != NULL)
-		(void)simple(a, "ROLLBACK");
-	a->in_txn = 0;
+	txn_rollback(a);
 	return rc;
+}
+
+enum authdb_rc
+authdb_user_id(struct authdb *a, const char *username, uint64_t *idp)
+{
+	static const char sql[] = "SELECT id FROM users WHERE username = ?";
+	MYSQL_BIND in[1], out[1];
+	my_bool isnull = 0;
+	int found;
+	enum authdb_rc rc;
+
+	*idp = 0;
+	in_str(&in[0], username);
+	out_u64(&out[0], idp, &isnull);
+	if ((rc = run(a, "user id", sql, in, 1, out, 1, &found, NULL,
+	    NULL)) != ADB_OK)
+		return rc;
+	if (!found || isnull) {
+		*idp = 0;
+		return ADB_NOTFOUND;
+	}
+	return ADB_OK;
 }
 
 enum authdb_rc
@@ -512,27 +601,681 @@ authdb_user_rehash(struct authdb *a, uint64_t id, const struct pw_record *old,
 }
 
 enum authdb_rc
-authdb_login_record(struct authdb *a, uint64_t id, const uint8_t cert[32],
-    int *bound)
+authdb_login_record(struct authdb *a, uint64_t id)
 {
-	static const char sql_last[] =
+	static const char sql[] =
 	    "UPDATE users SET last_login_at = CURRENT_TIMESTAMP WHERE id = ?";
-	static const char sql_cert[] =
-	    "SELECT 1 FROM user_certs WHERE user_id = ? AND cert_sha256 = ?";
-	MYSQL_BIND in[2], out[1];
-	uint64_t one = 0;
+	MYSQL_BIND in[1];
+
+	in_u64(&in[0], &id);
+	return run(a, "last login", sql, in, 1, NULL, 0, NULL, NULL, NULL);
+}
+
+/* ---- certificates ---- */
+
+enum authdb_rc
+authdb_cert_lookup(struct authdb *a, uint64_t id, const uint8_t cert[32],
+    int *bound, int *has_der, uint64_t *nbound)
+{
+	static const char sql[] =
+	    "SELECT COUNT(*), "
+	    "COALESCE(SUM(cert_sha256 = ?), 0), "
+	    "COALESCE(SUM(cert_sha256 = ? AND cert_der IS NOT NULL), 0) "
+	    "FROM user_certs WHERE user_id = ?";
+	MYSQL_BIND in[3], out[3];
+	my_bool nul[3] = { 0, 0, 0 };
+	uint64_t n = 0, b = 0, d = 0;
+	enum authdb_rc rc;
+
+	*bound = *has_der = 0;
+	*nbound = 0;
+	in_bin(&in[0], cert, 32);
+	in_bin(&in[1], cert, 32);
+	in_u64(&in[2], &id);
+	out_u64(&out[0], &n, &nul[0]);
+	out_u64(&out[1], &b, &nul[1]);
+	out_u64(&out[2], &d, &nul[2]);
+	if ((rc = run(a, "certificate lookup", sql, in, 3, out, 3, NULL, NULL,
+	    NULL)) != ADB_OK)
+		return rc;
+	*nbound = nul[0] ? 0 : n;
+	*bound = !nul[1] && b > 0;
+	*has_der = !nul[2] && d > 0;
+	return ADB_OK;
+}
+
+enum authdb_rc
+authdb_cert_bind(struct authdb *a, uint64_t id, const uint8_t cert[32],
+    const uint8_t *der, size_t derlen)
+{
+	/* An existing DER is never replaced: it hashes to cert_sha256. */
+	static const char sql[] =
+	    "INSERT INTO user_certs (user_id, cert_sha256, cert_der) "
+	    "VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE "
+	    "cert_der = COALESCE(cert_der, VALUES(cert_der))";
+	MYSQL_BIND in[3];
+
+	in_u64(&in[0], &id);
+	in_bin(&in[1], cert, 32);
+	if (der != NULL)
+		in_bin(&in[2], der, derlen);
+	else
+		in_null(&in[2]);
+	return run(a, "certificate bind", sql, in, 3, NULL, 0, NULL, NULL,
+	    NULL);
+}
+
+void
+authdb_certs_free(struct authdb_certs *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i].der);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+void
+authdb_names_free(struct authdb_names *l)
+{
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+/* The result row of a certificate query, copied into a list. */
+struct cert_row {
+	struct authdb_certs	*out;
+	size_t			 max;
+	uint64_t		 user_id;
+	char			 name[ACCOUNT_USER_MAX + 1];
+	unsigned long		 namelen;
+	uint8_t			 fp[AUTHDB_FP_LEN];
+	unsigned long		 fplen;
+	uint8_t			 der[AUTHDB_DER_MAX];
+	unsigned long		 derlen;
+	my_bool			 nul[4];
+};
+
+static int
+cert_row_add(void *arg, enum authdb_rc *rc)
+{
+	struct cert_row *r = arg;
+	struct authdb_certs *l = r->out;
+	struct authdb_cert *c;
+	void *nv;
+
+	if (r->nul[0] || r->nul[1] || r->nul[2] || r->fplen != AUTHDB_FP_LEN ||
+	    r->namelen > ACCOUNT_USER_MAX) {
+		log_warnx("database: malformed certificate row");
+		*rc = ADB_INTERNAL;
+		return -1;
+	}
+	if (l->n >= r->max) {
+		*rc = ADB_TOOMANY;
+		return -1;
+	}
+	if (l->n == l->cap) {
+		if ((nv = reallocarray(l->v, l->cap + 8, sizeof(*l->v))) ==
+		    NULL) {
+			*rc = ADB_INTERNAL;
+			return -1;
+		}
+		l->v = nv;
+		l->cap += 8;
+	}
+	c = &l->v[l->n];
+	memset(c, 0, sizeof(*c));
+	c->user_id = r->user_id;
+	memcpy(c->username, r->name, r->namelen);
+	c->username[r->namelen] = '\0';
+	memcpy(c->fp, r->fp, AUTHDB_FP_LEN);
+	if (!r->nul[3]) {
+		if (r->derlen == 0 || (c->der = malloc(r->derlen)) == NULL) {
+			*rc = ADB_INTERNAL;
+			return -1;
+		}
+		memcpy(c->der, r->der, r->derlen);
+		c->derlen = r->derlen;
+	}
+	l->n++;
+	return 0;
+}
+
+static enum authdb_rc
+certs_query(struct authdb *a, const char *what, const char *sql,
+    uint64_t key, size_t max, struct authdb_certs *out)
+{
+	struct cert_row *r;
+	MYSQL_BIND in[1], out_b[4];
+	enum authdb_rc rc;
+
+	/* 8 KiB of DER: not on the stack. */
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return ADB_INTERNAL;
+	r->out = out;
+	r->max = max;
+	in_u64(&in[0], &key);
+	out_u64(&out_b[0], &r->user_id, &r->nul[0]);
+	out_buf(&out_b[1], r->name, sizeof(r->name) - 1, &r->namelen,
+	    &r->nul[1]);
+	out_buf(&out_b[2], r->fp, sizeof(r->fp), &r->fplen, &r->nul[2]);
+	out_buf(&out_b[3], r->der, sizeof(r->der), &r->derlen, &r->nul[3]);
+	rc = run_rows(a, what, sql, in, 1, out_b, 4, cert_row_add, r, NULL,
+	    NULL, NULL);
+	free(r);
+	if (rc != ADB_OK)
+		authdb_certs_free(out);
+	return rc;
+}
+
+enum authdb_rc
+authdb_user_certs(struct authdb *a, uint64_t id, int with_der, size_t max,
+    struct authdb_certs *out)
+{
+	static const char sql_all[] =
+	    "SELECT u.id, u.username, c.cert_sha256, c.cert_der "
+	    "FROM user_certs c JOIN users u ON u.id = c.user_id "
+	    "WHERE c.user_id = ? ORDER BY c.added_at, c.cert_sha256";
+	static const char sql_der[] =
+	    "SELECT u.id, u.username, c.cert_sha256, c.cert_der "
+	    "FROM user_certs c JOIN users u ON u.id = c.user_id "
+	    "WHERE c.user_id = ? AND c.cert_der IS NOT NULL "
+	    "ORDER BY c.added_at, c.cert_sha256";
+
+	return certs_query(a, "user certificates", with_der ? sql_der :
+	    sql_all, id, max, out);
+}
+
+enum authdb_rc
+authdb_room_certs(struct authdb *a, uint64_t room_id, int with_der,
+    size_t max, struct authdb_certs *out)
+{
+	static const char sql_all[] =
+	    "SELECT u.id, u.username, c.cert_sha256, c.cert_der "
+	    "FROM room_members m JOIN users u ON u.id = m.user_id "
+	    "JOIN user_certs c ON c.user_id = u.id WHERE m.room_id = ? "
+	    "ORDER BY u.username, c.added_at, c.cert_sha256";
+	static const char sql_der[] =
+	    "SELECT u.id, u.username, c.cert_sha256, c.cert_der "
+	    "FROM room_members m JOIN users u ON u.id = m.user_id "
+	    "JOIN user_certs c ON c.user_id = u.id WHERE m.room_id = ? "
+	    "AND c.cert_der IS NOT NULL "
+	    "ORDER BY u.username, c.added_at, c.cert_sha256";
+
+	return certs_query(a, "room certificates", with_der ? sql_der :
+	    sql_all, room_id, max, out);
+}
+
+/* ---- the message store ---- */
+
+/*
+ * Milliseconds since the epoch on the database server's clock, the one
+ * clock every node shares.
+ */
+#define DB_NOW_MS	"CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)"
+
+enum authdb_rc
+authdb_rate_take(struct authdb *a, uint64_t id, unsigned int rate,
+    unsigned int burst, int *taken)
+{
+	/* A new user starts with a full bucket. */
+	static const char sql_row[] =
+	    "INSERT IGNORE INTO msg_rate (user_id, tokens_milli, updated_ms) "
+	    "VALUES (?, ?, " DB_NOW_MS ")";
+	/*
+	 * One statement takes a token only if there is one after the
+	 * refill, so that concurrent nodes cannot both spend the last.
+	 * Tokens are counted in thousandths: rate per second is rate
+	 * thousandths per millisecond.  The assignments run left to right,
+	 * so tokens_milli is refilled from the old updated_ms; a clock
+	 * that went back refills nothing.
+	 */
+	static const char sql_take[] =
+	    "UPDATE msg_rate SET "
+	    "tokens_milli = LEAST(?, tokens_milli + "
+	    " GREATEST(0, " DB_NOW_MS " - updated_ms) * ?) - 1000, "
+	    "updated_ms = " DB_NOW_MS " "
+	    "WHERE user_id = ? AND LEAST(?, tokens_milli + "
+	    " GREATEST(0, " DB_NOW_MS " - updated_ms) * ?) >= 1000";
+	MYSQL_BIND in[5];
+	uint64_t full = (uint64_t)burst * 1000, r = rate, affected = 0;
+	enum authdb_rc rc;
+
+	*taken = 0;
+	in_u64(&in[0], &id);
+	in_u64(&in[1], &full);
+	if ((rc = run(a, "rate bucket", sql_row, in, 2, NULL, 0, NULL, NULL,
+	    NULL)) != ADB_OK)
+		return rc;
+	in_u64(&in[0], &full);
+	in_u64(&in[1], &r);
+	in_u64(&in[2], &id);
+	in_u64(&in[3], &full);
+	in_u64(&in[4], &r);
+	if ((rc = run(a, "rate take", sql_take, in, 5, NULL, 0, NULL,
+	    &affected, NULL)) != ADB_OK)
+		return rc;
+	*taken = affected == 1;
+	return ADB_OK;
+}
+
+enum authdb_rc
+authdb_queue_len(struct authdb *a, uint64_t id, uint64_t *n)
+{
+	static const char sql[] =
+	    "SELECT COUNT(*) FROM deliveries WHERE recipient_id = ? AND "
+	    "state = 0";
+	MYSQL_BIND in[1], out[1];
 	my_bool isnull = 0;
 	enum authdb_rc rc;
 
-	*bound = 0;
+	*n = 0;
 	in_u64(&in[0], &id);
-	if ((rc = run(a, "last login", sql_last, in, 1, NULL, 0, NULL, NULL,
+	out_u64(&out[0], n, &isnull);
+	rc = run(a, "queue length", sql, in, 1, out, 1, NULL, NULL, NULL);
+	if (isnull)
+		*n = 0;
+	return rc;
+}
+
+enum authdb_rc
+authdb_envelope_store(struct authdb *a, uint64_t sender_id, const char *room,
+    const uint8_t *env, size_t envlen, unsigned int retention_days,
+    const uint64_t *rcpt, size_t nrcpt, uint64_t *idp)
+{
+	static const char sql_env[] =
+	    "INSERT INTO envelopes (sender_id, room, created_at, expires_at, "
+	    "envelope) VALUES (?, ?, UTC_TIMESTAMP(3), "
+	    "UTC_TIMESTAMP(3) + INTERVAL ? DAY, ?)";
+	static const char sql_dlv[] =
+	    "INSERT INTO deliveries (envelope_id, recipient_id, queued_at) "
+	    "VALUES (?, ?, UTC_TIMESTAMP(3))";
+	MYSQL_BIND in[4];
+	uint64_t days = retention_days, id = 0;
+	size_t i;
+	enum authdb_rc rc;
+
+	*idp = 0;
+	if ((rc = txn_begin(a)) != ADB_OK)
+		return rc;
+	in_u64(&in[0], &sender_id);
+	if (room != NULL)
+		in_str(&in[1], room);
+	else
+		in_null(&in[1]);
+	in_u64(&in[2], &days);
+	in_bin(&in[3], env, envlen);
+	if ((rc = run(a, "envelope insert", sql_env, in, 4, NULL, 0, NULL,
+	    NULL, &id)) != ADB_OK)
+		goto rollback;
+	for (i = 0; i < nrcpt; i++) {
+		in_u64(&in[0], &id);
+		in_u64(&in[1], &rcpt[i]);
+		if ((rc = run(a, "delivery insert", sql_dlv, in, 2, NULL, 0,
+		    NULL, NULL, NULL)) != ADB_OK)
+			goto rollback;
+	}
+	if ((rc = txn_commit(a)) != ADB_OK)
+		return rc;
+	*idp = id;
+	return ADB_OK;
+ rollback:
+	txn_rollback(a);
+	return rc == ADB_DUP ? ADB_INTERNAL : rc;
+}
+
+enum authdb_rc
+authdb_fetch(struct authdb *a, uint64_t id, uint64_t after, int *found,
+    uint64_t *env_id, char sender[ACCOUNT_USER_MAX + 1], uint8_t *env,
+    size_t cap, size_t *envlen)
+{
+	static const char sql[] =
+	    "SELECT d.envelope_id, u.username, e.envelope "
+	    "FROM deliveries d JOIN envelopes e ON e.id = d.envelope_id "
+	    "JOIN users u ON u.id = e.sender_id "
+	    "WHERE d.recipient_id = ? AND d.state = 0 AND d.envelope_id > ? "
+	    "AND e.expires_at > UTC_TIMESTAMP(3) "
+	    "ORDER BY d.envelope_id LIMIT 1";
+	MYSQL_BIND in[2], out[3];
+	my_bool nul[3] = { 0, 0, 0 };
+	unsigned long slen = 0, elen = 0;
+	enum authdb_rc rc;
+
+	*found = 0;
+	*env_id = 0;
+	*envlen = 0;
+	sender[0] = '\0';
+	in_u64(&in[0], &id);
+	in_u64(&in[1], &after);
+	out_u64(&out[0], env_id, &nul[0]);
+	out_buf(&out[1], sender, ACCOUNT_USER_MAX, &slen, &nul[1]);
+	out_buf(&out[2], env, cap, &elen, &nul[2]);
+	if ((rc = run(a, "fetch", sql, in, 2, out, 3, found, NULL, NULL)) !=
+	    ADB_OK) {
+		sender[0] = '\0';
+		*found = 0;
+		return rc;
+	}
+	if (!*found) {
+		sender[0] = '\0';
+		*env_id = 0;
+		return ADB_OK;
+	}
+	if (nul[0] || nul[1] || nul[2] || slen > ACCOUNT_USER_MAX) {
+		log_warnx("database: malformed queue row");
+		*found = 0;
+		sender[0] = '\0';
+		return ADB_INTERNAL;
+	}
+	sender[slen] = '\0';
+	*envlen = elen;
+	return ADB_OK;
+}
+
+enum authdb_rc
+authdb_ack(struct authdb *a, uint64_t id, uint64_t env_id, unsigned int state,
+    char sender[ACCOUNT_USER_MAX + 1])
+{
+	static const char sql_get[] =
+	    "SELECT u.username FROM deliveries d "
+	    "JOIN envelopes e ON e.id = d.envelope_id "
+	    "JOIN users u ON u.id = e.sender_id "
+	    "WHERE d.envelope_id = ? AND d.recipient_id = ?";
+	/*
+	 * Forward only: the WHERE clause leaves a delivery at or above
+	 * the state asked for as it is.  Being read implies being
+	 * delivered, so a direct "read" also sets delivered_at.
+	 */
+	static const char sql_set[] =
+	    "UPDATE deliveries SET state = ?, "
+	    "delivered_at = COALESCE(delivered_at, UTC_TIMESTAMP(3)), "
+	    "read_at = IF(? = 2, UTC_TIMESTAMP(3), read_at) "
+	    "WHERE envelope_id = ? AND recipient_id = ? AND state < ?";
+	MYSQL_BIND in[5], out[1];
+	my_bool isnull = 0;
+	unsigned long slen = 0;
+	uint64_t st = state;
+	int found;
+	enum authdb_rc rc;
+
+	sender[0] = '\0';
+	in_u64(&in[0], &env_id);
+	in_u64(&in[1], &id);
+	out_buf(&out[0], sender, ACCOUNT_USER_MAX, &slen, &isnull);
+	if ((rc = run(a, "ack lookup", sql_get, in, 2, out, 1, &found, NULL,
+	    NULL)) != ADB_OK || !found || isnull) {
+		sender[0] = '\0';
+		return rc != ADB_OK ? rc : ADB_NOTFOUND;
+	}
+	sender[slen] = '\0';
+	in_u64(&in[0], &st);
+	in_u64(&in[1], &st);
+	in_u64(&in[2], &env_id);
+	in_u64(&in[3], &id);
+	in_u64(&in[4], &st);
+	if ((rc = run(a, "ack", sql_set, in, 5, NULL, 0, NULL, NULL,
+	    NULL)) != ADB_OK)
+		sender[0] = '\0';
+	return rc;
+}
+
+enum authdb_rc
+authdb_expire_messages(struct authdb *a, uint64_t *deleted)
+{
+	/* In slices, so that no statement holds locks for long. */
+	static const char sql[] =
+	    "DELETE FROM envelopes WHERE expires_at <= UTC_TIMESTAMP(3) "
+	    "LIMIT 1000";
+	uint64_t n;
+	int i;
+	enum authdb_rc rc;
+
+	*deleted = 0;
+	for (i = 0; i < 1000; i++) {
+		n = 0;
+		if ((rc = run(a, "message expiry", sql, NULL, 0, NULL, 0, NULL,
+		    &n, NULL)) != ADB_OK)
+			return rc;
+		*deleted += n;
+		if (n < 1000)
+			break;
+	}
+	return ADB_OK;
+}
+
+/* ---- rooms ---- */
+
+enum authdb_rc
+authdb_room_id(struct authdb *a, const char *room, uint64_t *idp)
+{
+	static const char sql[] = "SELECT id FROM rooms WHERE name = ?";
+	MYSQL_BIND in[1], out[1];
+	my_bool isnull = 0;
+	int found;
+	enum authdb_rc rc;
+
+	*idp = 0;
+	in_str(&in[0], room);
+	out_u64(&out[0], idp, &isnull);
+	if ((rc = run(a, "room id", sql, in, 1, out, 1, &found, NULL,
 	    NULL)) != ADB_OK)
 		return rc;
-	in_bin(&in[1], cert, 32);
-	out_u64(&out[0], &one, &isnull);
-	return run(a, "certificate lookup", sql_cert, in, 2, out, 1, bound,
+	if (!found || isnull) {
+		*idp = 0;
+		return ADB_NOTFOUND;
+	}
+	return ADB_OK;
+}
+
+enum authdb_rc
+authdb_room_join(struct authdb *a, uint64_t user_id, const char *room,
+    unsigned int room_size, unsigned int max_rooms, enum authdb_join *result)
+{
+	/*
+	 * Creating or finding the room locks its row for the rest of the
+	 * transaction, so that concurrent JOINs (and a LEAVE that would
+	 * delete it) on any node are serialised and the size holds.
+	 */
+	static const char sql_room[] =
+	    "INSERT INTO rooms (name, created_at) VALUES (?, UTC_TIMESTAMP()) "
+	    "ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id)";
+	static const char sql_count[] =
+	    "SELECT COUNT(*), COALESCE(SUM(user_id = ?), 0) FROM room_members "
+	    "WHERE room_id = ?";
+	static const char sql_mine[] =
+	    "SELECT COUNT(*) FROM room_members WHERE user_id = ?";
+	static const char sql_add[] =
+	    "INSERT INTO room_members (room_id, user_id, joined_at) "
+	    "VALUES (?, ?, UTC_TIMESTAMP())";
+	MYSQL_BIND in[2], out[2];
+	my_bool nul[2] = { 0, 0 };
+	uint64_t room_id = 0, n = 0, me = 0, mine = 0;
+	enum authdb_rc rc;
+
+	*result = AUTHDB_JOIN_FULL;
+	if ((rc = txn_begin(a)) != ADB_OK)
+		return rc;
+	in_str(&in[0], room);
+	if ((rc = run(a, "room create", sql_room, in, 1, NULL, 0, NULL, NULL,
+	    &room_id)) != ADB_OK)
+		goto rollback;
+	if (room_id == 0) {
+		rc = ADB_INTERNAL;
+		goto rollback;
+	}
+	in_u64(&in[0], &user_id);
+	in_u64(&in[1], &room_id);
+	out_u64(&out[0], &n, &nul[0]);
+	out_u64(&out[1], &me, &nul[1]);
+	if ((rc = run(a, "room size", sql_count, in, 2, out, 2, NULL, NULL,
+	    NULL)) != ADB_OK)
+		goto rollback;
+	if (!nul[1] && me > 0) {
+		*result = AUTHDB_JOIN_ALREADY;
+		return txn_commit(a);
+	}
+	if (!nul[0] && n >= room_size) {
+		*result = AUTHDB_JOIN_FULL;
+		txn_rollback(a);
+		return ADB_OK;
+	}
+	in_u64(&in[0], &user_id);
+	out_u64(&out[0], &mine, &nul[0]);
+	if ((rc = run(a, "rooms of user", sql_mine, in, 1, out, 1, NULL, NULL,
+	    NULL)) != ADB_OK)
+		goto rollback;
+	if (!nul[0] && mine >= max_rooms) {
+		/* Also undoes the room's creation. */
+		*result = AUTHDB_JOIN_TOO_MANY;
+		txn_rollback(a);
+		return ADB_OK;
+	}
+	in_u64(&in[0], &room_id);
+	in_u64(&in[1], &user_id);
+	if ((rc = run(a, "room join", sql_add, in, 2, NULL, 0, NULL, NULL,
+	    NULL)) != ADB_OK)
+		goto rollback;
+	if ((rc = txn_commit(a)) != ADB_OK)
+		return rc;
+	*result = AUTHDB_JOINED;
+	return ADB_OK;
+ rollback:
+	txn_rollback(a);
+	return rc == ADB_DUP ? ADB_INTERNAL : rc;
+}
+
+enum authdb_rc
+authdb_room_leave(struct authdb *a, uint64_t user_id, const char *room)
+{
+	static const char sql_room[] =
+	    "SELECT id FROM rooms WHERE name = ? FOR UPDATE";
+	static const char sql_del[] =
+	    "DELETE FROM room_members WHERE room_id = ? AND user_id = ?";
+	static const char sql_empty[] =
+	    "DELETE FROM rooms WHERE id = ? AND NOT EXISTS "
+	    "(SELECT 1 FROM room_members WHERE room_id = ?)";
+	MYSQL_BIND in[2], out[1];
+	my_bool isnull = 0;
+	uint64_t room_id = 0, affected = 0;
+	int found;
+	enum authdb_rc rc;
+
+	if ((rc = txn_begin(a)) != ADB_OK)
+		return rc;
+	in_str(&in[0], room);
+	out_u64(&out[0], &room_id, &isnull);
+	if ((rc = run(a, "room lock", sql_room, in, 1, out, 1, &found, NULL,
+	    NULL)) != ADB_OK)
+		goto rollback;
+	if (!found || isnull) {
+		txn_rollback(a);
+		return ADB_NOTFOUND;
+	}
+	in_u64(&in[0], &room_id);
+	in_u64(&in[1], &user_id);
+	if ((rc = run(a, "room leave", sql_del, in, 2, NULL, 0, NULL,
+	    &affected, NULL)) != ADB_OK)
+		goto rollback;
+	if (affected == 0) {
+		txn_rollback(a);
+		return ADB_NOTFOUND;
+	}
+	in_u64(&in[0], &room_id);
+	in_u64(&in[1], &room_id);
+	if ((rc = run(a, "room delete", sql_empty, in, 2, NULL, 0, NULL, NULL,
+	    NULL)) != ADB_OK)
+		goto rollback;
+	return txn_commit(a);
+ rollback:
+	txn_rollback(a);
+	return rc == ADB_DUP ? ADB_INTERNAL : rc;
+}
+
+struct name_row {
+	struct authdb_names	*out;
+	size_t			 max;
+	uint64_t		 id;
+	char			 name[ACCOUNT_USER_MAX + 1];
+	unsigned long		 len;
+	my_bool			 nul[2];
+};
+
+static int
+name_row_add(void *arg, enum authdb_rc *rc)
+{
+	struct name_row *r = arg;
+	struct authdb_names *l = r->out;
+	void *nv;
+
+	if (r->nul[0] || r->nul[1] || r->len > ACCOUNT_USER_MAX) {
+		log_warnx("database: malformed name row");
+		*rc = ADB_INTERNAL;
+		return -1;
+	}
+	if (l->n >= r->max) {
+		*rc = ADB_TOOMANY;
+		return -1;
+	}
+	if (l->n == l->cap) {
+		if ((nv = reallocarray(l->v, l->cap + 16, sizeof(*l->v))) ==
+		    NULL) {
+			*rc = ADB_INTERNAL;
+			return -1;
+		}
+		l->v = nv;
+		l->cap += 16;
+	}
+	l->v[l->n].id = r->id;
+	memcpy(l->v[l->n].name, r->name, r->len);
+	l->v[l->n].name[r->len] = '\0';
+	l->n++;
+	return 0;
+}
+
+static enum authdb_rc
+names_query(struct authdb *a, const char *what, const char *sql, uint64_t key,
+    size_t max, struct authdb_names *out)
+{
+	struct name_row r;
+	MYSQL_BIND in[1], out_b[2];
+	enum authdb_rc rc;
+
+	memset(&r, 0, sizeof(r));
+	r.out = out;
+	r.max = max;
+	in_u64(&in[0], &key);
+	out_u64(&out_b[0], &r.id, &r.nul[0]);
+	out_buf(&out_b[1], r.name, sizeof(r.name) - 1, &r.len, &r.nul[1]);
+	rc = run_rows(a, what, sql, in, 1, out_b, 2, name_row_add, &r, NULL,
 	    NULL, NULL);
+	if (rc != ADB_OK)
+		authdb_names_free(out);
+	return rc;
+}
+
+enum authdb_rc
+authdb_room_members(struct authdb *a, uint64_t room_id, size_t max,
+    struct authdb_names *out)
+{
+	static const char sql[] =
+	    "SELECT u.id, u.username FROM room_members m "
+	    "JOIN users u ON u.id = m.user_id WHERE m.room_id = ? "
+	    "ORDER BY u.username";
+
+	return names_query(a, "room members", sql, room_id, max, out);
+}
+
+enum authdb_rc
+authdb_user_rooms(struct authdb *a, uint64_t user_id, size_t max,
+    struct authdb_names *out)
+{
+	static const char sql[] =
+	    "SELECT r.id, r.name FROM room_members m "
+	    "JOIN rooms r ON r.id = m.room_id WHERE m.user_id = ? "
+	    "ORDER BY r.name";
+
+	return names_query(a, "user rooms", sql, user_id, max, out);
 }
 
 /* ---- throttling ---- */

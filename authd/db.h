@@ -20,7 +20,17 @@
 #include "dbconf.h"
 #include "password.h"
 
-/* The schema version this authd is written for (see dbconf.h). */
+/*
+ * The schema version this authd is written for (see dbconf.h).  Schema 2
+ * (issue 5) adds the certificates' DER, the message store and rooms.
+ * TRANSITION: common/dbconf.h still says 1 until the lead raises
+ * DB_SCHEMA_VERSION to 2; sc-admin/db.c and sc-admin/user.c carry the
+ * same shim, so the three agree.
+ */
+#if DB_SCHEMA_VERSION < 2
+#undef DB_SCHEMA_VERSION
+#define DB_SCHEMA_VERSION	2
+#endif
 #define AUTHDB_SCHEMA_VERSION	DB_SCHEMA_VERSION
 
 enum authdb_rc {
@@ -29,6 +39,7 @@ enum authdb_rc {
 	ADB_DUP,		/* username or email already taken */
 	ADB_UNAVAILABLE,
 	ADB_INTERNAL,
+	ADB_TOOMANY,		/* a list is longer than the caller's cap */
 };
 
 /* Throttling scopes (the auth_failures.scope column). */
@@ -44,6 +55,38 @@ struct authdb_user {
 	struct pw_record pw;
 };
 
+#define AUTHDB_FP_LEN		32	/* SHA-256 of a certificate's DER */
+#define AUTHDB_DER_MAX		8192	/* user_certs.cert_der */
+
+/* A certificate bound to a user. */
+struct authdb_cert {
+	uint64_t	 user_id;
+	char		 username[ACCOUNT_USER_MAX + 1];
+	uint8_t		 fp[AUTHDB_FP_LEN];
+	uint8_t		*der;		/* NULL: bound by fingerprint only */
+	size_t		 derlen;
+};
+
+/* A list of certificates; the lists are bounded by the callers' caps. */
+struct authdb_certs {
+	struct authdb_cert	*v;
+	size_t			 n;
+	size_t			 cap;
+};
+void	authdb_certs_free(struct authdb_certs *);
+
+/* A user (room member) by id and name. */
+struct authdb_name {
+	uint64_t	 id;
+	char		 name[ACCOUNT_USER_MAX + 1];	/* or a room name */
+};
+struct authdb_names {
+	struct authdb_name	*v;
+	size_t			 n;
+	size_t			 cap;
+};
+void	authdb_names_free(struct authdb_names *);
+
 /* Keeps a copy of *conf (for reconnects) and wipes it in authdb_free. */
 struct authdb *authdb_new(const struct dbconf *conf);
 void	authdb_free(struct authdb *);
@@ -52,19 +95,117 @@ enum authdb_rc authdb_connect(struct authdb *);
 
 enum authdb_rc authdb_user_get(struct authdb *, const char *username,
 	    struct authdb_user *);
-/* Insert the user and bind cert_sha256 to it, in one transaction. */
+/*
+ * Insert the user and bind the certificate to it, in one transaction;
+ * der may be NULL (bound by fingerprint only).
+ */
 enum authdb_rc authdb_user_create(struct authdb *, const char *username,
 	    const char *email, const struct pw_record *,
-	    const uint8_t cert_sha256[32], uint64_t *idp);
+	    const uint8_t cert_sha256[32], const uint8_t *der, size_t derlen,
+	    uint64_t *idp);
+/* The id of a user; ADB_NOTFOUND when there is none. */
+enum authdb_rc authdb_user_id(struct authdb *, const char *username,
+	    uint64_t *idp);
 /*
  * Replace the password record of user id, only if it still holds old (a
  * concurrent change by another node or by the administrator wins).
  */
 enum authdb_rc authdb_user_rehash(struct authdb *, uint64_t id,
 	    const struct pw_record *old, const struct pw_record *newrec);
-/* Set last_login_at; *bound says whether the certificate is bound. */
-enum authdb_rc authdb_login_record(struct authdb *, uint64_t id,
-	    const uint8_t cert_sha256[32], int *bound);
+/* Set last_login_at. */
+enum authdb_rc authdb_login_record(struct authdb *, uint64_t id);
+
+/* ---- certificates ---- */
+
+/*
+ * Is cert_sha256 bound to user id (*bound), with its DER known
+ * (*has_der), and how many certificates are bound to id (*nbound)?
+ */
+enum authdb_rc authdb_cert_lookup(struct authdb *, uint64_t id,
+	    const uint8_t cert_sha256[32], int *bound, int *has_der,
+	    uint64_t *nbound);
+/*
+ * Bind cert_sha256 (and der when not NULL) to user id; an existing
+ * binding keeps its DER, or gets der when it had none.
+ */
+enum authdb_rc authdb_cert_bind(struct authdb *, uint64_t id,
+	    const uint8_t cert_sha256[32], const uint8_t *der, size_t derlen);
+/*
+ * Append to *out every certificate bound to user id (with_der: only those
+ * whose DER is known), oldest binding first; at most max (ADB_TOOMANY
+ * when there are more: the caller refuses rather than send a partial
+ * list).
+ */
+enum authdb_rc authdb_user_certs(struct authdb *, uint64_t id, int with_der,
+	    size_t max, struct authdb_certs *out);
+/* Likewise for every member of a room, by username then binding. */
+enum authdb_rc authdb_room_certs(struct authdb *, uint64_t room_id,
+	    int with_der, size_t max, struct authdb_certs *out);
+
+/* ---- the message store ---- */
+
+/*
+ * Token bucket of user id on the database server's clock (so that every
+ * node shares it): rate tokens per second, at most burst.  *taken = 1
+ * when a token was taken, 0 when the user is over the rate.
+ */
+enum authdb_rc authdb_rate_take(struct authdb *, uint64_t id,
+	    unsigned int rate, unsigned int burst, int *taken);
+/* Undelivered (state 0) messages queued for user id. */
+enum authdb_rc authdb_queue_len(struct authdb *, uint64_t id, uint64_t *n);
+/*
+ * In one transaction: store the envelope from sender_id (room NULL for a
+ * direct message), to expire after retention_days, and one queue row per
+ * recipient id.  *idp is the envelope id.
+ */
+enum authdb_rc authdb_envelope_store(struct authdb *, uint64_t sender_id,
+	    const char *room, const uint8_t *env, size_t envlen,
+	    unsigned int retention_days, const uint64_t *rcpt, size_t nrcpt,
+	    uint64_t *idp);
+/*
+ * The queued (state 0), unexpired message for user id with the smallest
+ * envelope id above after: *found, its id, its sender's name, and the
+ * envelope into env (cap bytes; ADB_INTERNAL if it does not fit).
+ */
+enum authdb_rc authdb_fetch(struct authdb *, uint64_t id, uint64_t after,
+	    int *found, uint64_t *env_id, char sender[ACCOUNT_USER_MAX + 1],
+	    uint8_t *env, size_t cap, size_t *envlen);
+/*
+ * Move user id's delivery of env_id forward to state (1 or 2; never
+ * back) and give its sender's name.  ADB_NOTFOUND when user id has no
+ * such delivery.
+ */
+enum authdb_rc authdb_ack(struct authdb *, uint64_t id, uint64_t env_id,
+	    unsigned int state, char sender[ACCOUNT_USER_MAX + 1]);
+/* Delete expired messages (their queue rows go with them). */
+enum authdb_rc authdb_expire_messages(struct authdb *, uint64_t *deleted);
+
+/* ---- rooms ---- */
+
+/* The id of a room; ADB_NOTFOUND when there is none. */
+enum authdb_rc authdb_room_id(struct authdb *, const char *room,
+	    uint64_t *idp);
+enum authdb_join {
+	AUTHDB_JOINED,
+	AUTHDB_JOIN_ALREADY,	/* was a member */
+	AUTHDB_JOIN_FULL,	/* the room has room_size members */
+	AUTHDB_JOIN_TOO_MANY,	/* the user is in max_rooms rooms */
+};
+/* Join (creating the room on first use), in one transaction. */
+enum authdb_rc authdb_room_join(struct authdb *, uint64_t user_id,
+	    const char *room, unsigned int room_size, unsigned int max_rooms,
+	    enum authdb_join *result);
+/* Leave; the room goes with its last member.  ADB_NOTFOUND: not in it. */
+enum authdb_rc authdb_room_leave(struct authdb *, uint64_t user_id,
+	    const char *room);
+/* The members of a room (id, username), in byte order; at most max
+ * (ADB_TOOMANY beyond). */
+enum authdb_rc authdb_room_members(struct authdb *, uint64_t room_id,
+	    size_t max, struct authdb_names *out);
+/* The rooms of user id (id, name), in byte order; at most max
+ * (ADB_TOOMANY beyond). */
+enum authdb_rc authdb_user_rooms(struct authdb *, uint64_t user_id,
+	    size_t max, struct authdb_names *out);
 
 /*
  * Throttling, shared by every node through the auth_failures table:

@@ -187,12 +187,17 @@ dbconf_load(const char *path, struct dbconf *c)
 		log_warnx("%s: larger than %d bytes", path, DBCONF_MAX_FILE);
 		goto done;
 	}
-	if ((buf = calloc(1, DBCONF_MAX_FILE + 1)) == NULL) {
+	/*
+	 * Room for one byte more than the limit, and the NUL after it: a
+	 * file of exactly DBCONF_MAX_FILE bytes is accepted (as fstat said),
+	 * one that grew past it since is not.
+	 */
+	if ((buf = calloc(1, DBCONF_MAX_FILE + 2)) == NULL) {
 		log_warn("%s", path);
 		goto done;
 	}
-	while (off < DBCONF_MAX_FILE) {
-		r = read(fd, buf + off, DBCONF_MAX_FILE - off);
+	while (off < DBCONF_MAX_FILE + 1) {
+		r = read(fd, buf + off, DBCONF_MAX_FILE + 1 - off);
 		if (r == -1 && errno == EINTR)
 			continue;
 		if (r == -1) {
@@ -203,7 +208,7 @@ dbconf_load(const char *path, struct dbconf *c)
 			break;
 		off += (size_t)r;
 	}
-	if (off == DBCONF_MAX_FILE) {
+	if (off > DBCONF_MAX_FILE) {
 		log_warnx("%s: larger than %d bytes", path, DBCONF_MAX_FILE);
 		goto done;
 	}
@@ -238,7 +243,7 @@ dbconf_load(const char *path, struct dbconf *c)
 	rv = 0;
  done:
 	if (buf != NULL)
-		freezero(buf, DBCONF_MAX_FILE + 1);
+		freezero(buf, DBCONF_MAX_FILE + 2);
 	close(fd);
 	if (rv == -1)
 		dbconf_clear(c);

@@ -28,7 +28,7 @@
  * The database schema version of this release: `sc-admin db init`
  * migrates to it and authd refuses any other (sc-admin/db.c).
  */
-#define DB_SCHEMA_VERSION	1
+#define DB_SCHEMA_VERSION	2
 
 struct dbconf {
 	char		host[256];

@@ -22,6 +22,16 @@
 #include "dbconf.h"
 #include "log.h"
 
+/*
+ * TRANSITION: schema version 2 is this release's; common/dbconf.h says
+ * 1 until the lead raises DB_SCHEMA_VERSION (authd/db.h and user.c carry
+ * the same shim).
+ */
+#if DB_SCHEMA_VERSION < 2
+#undef DB_SCHEMA_VERSION
+#define DB_SCHEMA_VERSION	2
+#endif
+
 #define EXIT_USAGE	2
 
 /* Migration n takes the schema from version n - 1 to n. */
@@ -79,14 +89,115 @@ static const char *const migration_1[] = {
 	NULL
 };
 
+/*
+ * Version 2 (issue 5, users talk to users): the certificates' DER (so
+ * that senders can encrypt to every device of a user), the durable
+ * message store with its per-recipient delivery state, rooms and their
+ * members, and the per-user message rate bucket.  Times are UTC
+ * (DATETIME(3) written with UTC_TIMESTAMP); envelope bytes are opaque
+ * (end-to-end encrypted, docs/MESSAGING.md).  Every statement is
+ * harmless when repeated: an interrupted migration is run again.
+ */
+static const char *const migration_2[] = {
+	/*
+	 * The DER of a bound certificate; NULL for a binding made by
+	 * fingerprint under version 1 (authd fills it in at the next login
+	 * with that certificate, `sc-admin user add-cert` too).
+	 */
+	"ALTER TABLE user_certs ADD COLUMN IF NOT EXISTS"
+	" cert_der VARBINARY(8192) NULL DEFAULT NULL AFTER cert_sha256",
+
+	"CREATE TABLE IF NOT EXISTS rooms ("
+	" id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,"
+	/* '#' and [a-z0-9_.-]: compared byte for byte. */
+	" name VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+	" created_at DATETIME NOT NULL,"
+	" PRIMARY KEY (id),"
+	" UNIQUE KEY rooms_name (name)"
+	") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
+
+	"CREATE TABLE IF NOT EXISTS room_members ("
+	" room_id BIGINT UNSIGNED NOT NULL,"
+	" user_id BIGINT UNSIGNED NOT NULL,"
+	" joined_at DATETIME NOT NULL,"
+	" PRIMARY KEY (room_id, user_id),"
+	" KEY room_members_user (user_id),"
+	" CONSTRAINT room_members_room FOREIGN KEY (room_id)"
+	"  REFERENCES rooms (id) ON DELETE CASCADE,"
+	" CONSTRAINT room_members_member FOREIGN KEY (user_id)"
+	"  REFERENCES users (id) ON DELETE CASCADE"
+	") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
+
+	/*
+	 * One row per message: its sender, its room (NULL for a direct
+	 * message) and the envelope (at most 50074 bytes: a BLOB holds
+	 * 65535).  Deleting an account deletes what it sent.
+	 */
+	"CREATE TABLE IF NOT EXISTS envelopes ("
+	" id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,"
+	" sender_id BIGINT UNSIGNED NOT NULL,"
+	" room VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NULL"
+	"  DEFAULT NULL,"
+	" created_at DATETIME(3) NOT NULL,"
+	" expires_at DATETIME(3) NOT NULL,"
+	" envelope BLOB NOT NULL,"
+	" PRIMARY KEY (id),"
+	" KEY envelopes_sender (sender_id),"
+	" KEY envelopes_expiry (expires_at),"
+	" CONSTRAINT envelopes_sender FOREIGN KEY (sender_id)"
+	"  REFERENCES users (id) ON DELETE CASCADE"
+	") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
+
+	/*
+	 * One row per (message, recipient user): 0 queued, 1 delivered,
+	 * 2 read.  A recipient's queue is read in id order through
+	 * deliveries_queue.
+	 */
+	"CREATE TABLE IF NOT EXISTS deliveries ("
+	" envelope_id BIGINT UNSIGNED NOT NULL,"
+	" recipient_id BIGINT UNSIGNED NOT NULL,"
+	" state TINYINT UNSIGNED NOT NULL DEFAULT 0,"
+	" queued_at DATETIME(3) NOT NULL,"
+	" delivered_at DATETIME(3) NULL DEFAULT NULL,"
+	" read_at DATETIME(3) NULL DEFAULT NULL,"
+	" PRIMARY KEY (envelope_id, recipient_id),"
+	" KEY deliveries_queue (recipient_id, state, envelope_id),"
+	" CONSTRAINT deliveries_envelope FOREIGN KEY (envelope_id)"
+	"  REFERENCES envelopes (id) ON DELETE CASCADE,"
+	" CONSTRAINT deliveries_recipient FOREIGN KEY (recipient_id)"
+	"  REFERENCES users (id) ON DELETE CASCADE,"
+	" CONSTRAINT deliveries_state CHECK (state IN (0, 1, 2))"
+	") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
+
+	/*
+	 * The per-user message token bucket, in thousandths of a token,
+	 * last refilled at updated_ms (the database server's clock, in
+	 * milliseconds since the epoch), so that every node shares it.
+	 */
+	"CREATE TABLE IF NOT EXISTS msg_rate ("
+	" user_id BIGINT UNSIGNED NOT NULL,"
+	" tokens_milli BIGINT NOT NULL,"
+	" updated_ms BIGINT NOT NULL,"
+	" PRIMARY KEY (user_id),"
+	" CONSTRAINT msg_rate_user FOREIGN KEY (user_id)"
+	"  REFERENCES users (id) ON DELETE CASCADE"
+	") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
+	NULL
+};
+
 static const struct migration {
 	unsigned int		 version;
 	const char		*description;
 	const char *const	*statements;
 } migrations[] = {
 	{ 1, "users, user_certs, auth_failures", migration_1 },
+	{ 2, "certificate DER, envelopes, deliveries, rooms, room_members, "
+	    "msg_rate", migration_2 },
 };
 #define NMIGRATIONS	(sizeof(migrations) / sizeof(migrations[0]))
+/* Migrations are numbered 1..N and N is this release's version. */
+_Static_assert(NMIGRATIONS == DB_SCHEMA_VERSION,
+    "one migration per schema version");
 
 static const char schema_version_table[] =
 	"CREATE TABLE IF NOT EXISTS schema_version ("
@@ -306,6 +417,8 @@ db_status(int argc, char **argv)
 	MYSQL *db;
 	unsigned int version, err;
 	unsigned long long users = 0, disabled = 0, legacy = 0, throttled = 0;
+	unsigned long long certs = 0, noder = 0, msgs = 0, queued = 0;
+	unsigned long long rooms = 0;
 	int rv = 1;
 
 	if ((path = config_arg(argc, argv)) == NULL)
@@ -332,10 +445,22 @@ db_status(int argc, char **argv)
 	    &disabled) == -1 ||
 	    count(db, "SELECT COUNT(*) FROM users WHERE pw_kdf = "
 	    "'legacy-sha256'", &legacy) == -1 ||
-	    count(db, "SELECT COUNT(*) FROM auth_failures", &throttled) == -1)
+	    count(db, "SELECT COUNT(*) FROM auth_failures", &throttled) == -1 ||
+	    count(db, "SELECT COUNT(*) FROM user_certs", &certs) == -1 ||
+	    count(db, "SELECT COUNT(*) FROM user_certs WHERE cert_der IS NULL",
+	    &noder) == -1 ||
+	    count(db, "SELECT COUNT(*) FROM envelopes", &msgs) == -1 ||
+	    count(db, "SELECT COUNT(*) FROM deliveries WHERE state = 0",
+	    &queued) == -1 ||
+	    count(db, "SELECT COUNT(*) FROM rooms", &rooms) == -1)
 		goto done;
 	printf("%-18s%llu (disabled %llu, legacy hashes %llu)\n", "users:",
 	    users, disabled, legacy);
+	printf("%-18s%llu (fingerprint only %llu)\n", "certificates:", certs,
+	    noder);
+	printf("%-18s%llu stored, %llu deliveries queued\n", "messages:", msgs,
+	    queued);
+	printf("%-18s%llu\n", "rooms:", rooms);
 	printf("%-18s%llu\n", "failure counters:", throttled);
 	rv = 0;
  done:

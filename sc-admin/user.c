@@ -1,7 +1,9 @@
 /*
  * user.c: `sc-admin user`: the administrator's view of the accounts:
  * list, disable, enable, delete, import-legacy (the seed's users table)
- * and add-cert (bind another client certificate to a user).
+ * and add-cert (bind another client certificate, a device, to a user:
+ * the certificate itself, not only its fingerprint, so that senders can
+ * encrypt to that device).
  *
  * Prepared statements only: names and fields from the command line or
  * from an import file travel as bound parameters.  Usernames are taken
@@ -21,7 +23,15 @@
 #include "account.h"
 #include "dbconf.h"
 #include "log.h"
+#include "pki.h"
+#include "sccrypto.h"
 #include "util.h"
+
+/* TRANSITION: see sc-admin/db.c (schema version 2). */
+#if DB_SCHEMA_VERSION < 2
+#undef DB_SCHEMA_VERSION
+#define DB_SCHEMA_VERSION	2
+#endif
 
 #define EXIT_USAGE	2
 #define IMPORT_LINE_MAX	4096
@@ -40,7 +50,7 @@ static const struct user_command {
 	const char	*usage;
 } user_commands[] = {	/* sorted by name */
 	{ "add-cert", user_add_cert,
-	    "add-cert [--config dbconf] name sha256hex" },
+	    "add-cert [--config dbconf] [--any-cn] name certfile.pem|.der" },
 	{ "delete", user_delete, "delete [--config dbconf] name" },
 	{ "disable", user_disable, "disable [--config dbconf] name" },
 	{ "enable", user_enable, "enable [--config dbconf] name" },
@@ -51,6 +61,7 @@ static const struct user_command {
 #define NCOMMANDS	(sizeof(user_commands) / sizeof(user_commands[0]))
 
 static const struct option user_opts[] = {
+	{ "any-cn", no_argument, NULL, 'a' },
 	{ "config", required_argument, NULL, 'c' },
 	{ "salt-text", no_argument, NULL, 's' },
 	{ NULL, 0, NULL, 0 }
@@ -94,13 +105,18 @@ user_main(int argc, char **argv)
  */
 static int
 parse_opts(int argc, char **argv, int nargs, const char **config,
-    int *salt_text)
+    int *salt_text, int *any_cn)
 {
 	int ch;
 
 	*config = DBCONF_DEFAULT_PATH;
 	while ((ch = getopt_long(argc, argv, "c:", user_opts, NULL)) != -1) {
 		switch (ch) {
+		case 'a':
+			if (any_cn == NULL)
+				return -1;
+			*any_cn = 1;
+			break;
 		case 'c':
 			*config = optarg;
 			break;
@@ -223,7 +239,7 @@ user_list(int argc, char **argv)
 	my_bool nul[8];
 	int r, rv = 1, n = 0;
 
-	if (parse_opts(argc, argv, 0, &config, NULL) == -1)
+	if (parse_opts(argc, argv, 0, &config, NULL, NULL) == -1)
 		return usage("list");
 	if ((db = open_db(config)) == NULL)
 		return 1;
@@ -297,7 +313,7 @@ set_disabled(int argc, char **argv, int disabled)
 	unsigned int err;
 	int rv = 1;
 
-	if (parse_opts(argc, argv, 1, &config, NULL) == -1)
+	if (parse_opts(argc, argv, 1, &config, NULL, NULL) == -1)
 		return usage(cmdname);
 	if (name_arg(argv[optind], user) == -1)
 		return 1;
@@ -348,7 +364,7 @@ user_delete(int argc, char **argv)
 	unsigned int err;
 	int rv = 1;
 
-	if (parse_opts(argc, argv, 1, &config, NULL) == -1)
+	if (parse_opts(argc, argv, 1, &config, NULL, NULL) == -1)
 		return usage("delete");
 	if (name_arg(argv[optind], user) == -1)
 		return 1;
@@ -372,44 +388,72 @@ user_delete(int argc, char **argv)
 
 /* ---- add-cert ---- */
 
+/*
+ * Bind a client certificate (a PEM or DER file) to a user.  The whole
+ * certificate is stored: senders get it from authd to encrypt to that
+ * device (docs/MESSAGING.md), and its CN must be the username (what
+ * envelope_seal checks before encrypting to it) unless --any-cn.  A
+ * certificate bound by fingerprint alone under schema version 1 gets its
+ * DER here.
+ */
 static int
 user_add_cert(int argc, char **argv)
 {
 	static const char sql_id[] = "SELECT id FROM users WHERE username = ?";
+	static const char sql_has[] =
+	    "SELECT cert_der IS NOT NULL FROM user_certs WHERE user_id = ? "
+	    "AND cert_sha256 = ?";
 	static const char sql_add[] =
-	    "INSERT INTO user_certs (user_id, cert_sha256) VALUES (?, ?)";
-	const char *config, *arg;
-	char user[ACCOUNT_USER_MAX + 1], hex[65];
-	uint8_t fp[32];
-	MYSQL *db;
+	    "INSERT INTO user_certs (user_id, cert_sha256, cert_der) "
+	    "VALUES (?, ?, ?)";
+	static const char sql_der[] =
+	    "UPDATE user_certs SET cert_der = ? WHERE user_id = ? AND "
+	    "cert_sha256 = ? AND cert_der IS NULL";
+	const char *config, *path;
+	char user[ACCOUNT_USER_MAX + 1], hex[65], cn[128], err[256];
+	uint8_t fp[SC_SHA256_LEN], *der = NULL;
+	size_t derlen = 0;
+	X509 *x = NULL;
+	MYSQL *db = NULL;
 	MYSQL_STMT *st = NULL;
-	MYSQL_BIND in[2], out[1];
-	unsigned long long id = 0;
-	unsigned int err;
-	size_t i, n = 0;
-	int r, rv = 1;
+	MYSQL_BIND in[3], out[1];
+	unsigned long long id = 0, has_der = 0;
+	unsigned int errnum;
+	int r, rv = 1, any_cn = 0;
 
-	if (parse_opts(argc, argv, 2, &config, NULL) == -1)
+	if (parse_opts(argc, argv, 2, &config, NULL, &any_cn) == -1)
 		return usage("add-cert");
 	if (name_arg(argv[optind], user) == -1)
 		return 1;
-	/* Accept openssl's "AB:CD:..." form as well as plain hex. */
-	arg = argv[optind + 1];
-	for (i = 0; arg[i] != '\0'; i++) {
-		if (arg[i] == ':')
-			continue;
-		if (n == 64)
-			break;
-		hex[n++] = arg[i];
-	}
-	hex[n] = '\0';
-	if (arg[i] != '\0' || hex_decode(hex, fp, sizeof(fp)) == -1) {
-		log_warnx("the fingerprint must be 64 hex digits (SHA-256 of "
-		    "the certificate's DER)");
+	path = argv[optind + 1];
+	if ((x = pki_load_cert(path, err, sizeof(err))) == NULL) {
+		log_warnx("%s: %s", path, err);
 		return 1;
+	}
+	if ((der = malloc(PKI_MAX_CERT_DER)) == NULL) {
+		log_warn("malloc");
+		goto done;
+	}
+	if (pki_cert_to_der(x, der, PKI_MAX_CERT_DER, &derlen) == -1) {
+		log_warnx("%s: not a certificate of at most %d bytes of DER",
+		    path, PKI_MAX_CERT_DER);
+		goto done;
+	}
+	if (sc_sha256(der, derlen, fp) == -1) {
+		log_warnx("SHA-256 failed");
+		goto done;
+	}
+	hex_encode(fp, sizeof(fp), hex);
+	if (pki_cert_cn(x, cn, sizeof(cn)) == -1)
+		cn[0] = '\0';
+	if (!any_cn && strcmp(cn, user) != 0) {
+		log_warnx("%s: the certificate's CN \"%.64s\" is not the "
+		    "username %s (senders would refuse to encrypt to it); use "
+		    "--any-cn to bind it anyway", path, cn, user);
+		goto done;
 	}
 	if ((db = open_db(config)) == NULL)
-		return 1;
+		goto done;
 	bind_str(&in[0], user, strlen(user));
 	memset(out, 0, sizeof(out));
 	out[0].buffer_type = MYSQL_TYPE_LONGLONG;
@@ -431,14 +475,52 @@ user_add_cert(int argc, char **argv)
 	}
 	mysql_stmt_close(st);
 	st = NULL;
+
+	/* Bound already, with or without its DER? */
 	memset(in, 0, sizeof(in));
 	in[0].buffer_type = MYSQL_TYPE_LONGLONG;
 	in[0].buffer = &id;
 	in[0].is_unsigned = 1;
 	bind_bin(&in[1], fp, sizeof(fp));
-	if (exec(db, sql_add, in, NULL, &err, ER_DUP_ENTRY) == 0)
+	memset(out, 0, sizeof(out));
+	out[0].buffer_type = MYSQL_TYPE_LONGLONG;
+	out[0].buffer = &has_der;
+	out[0].is_unsigned = 1;
+	if ((st = mysql_stmt_init(db)) == NULL ||
+	    mysql_stmt_prepare(st, sql_has, sizeof(sql_has) - 1) != 0 ||
+	    mysql_stmt_bind_param(st, in) != 0 ||
+	    mysql_stmt_execute(st) != 0 ||
+	    mysql_stmt_bind_result(st, out) != 0 ||
+	    (r = mysql_stmt_fetch(st)) == 1) {
+		log_warnx("database: %s", st != NULL ? mysql_stmt_error(st) :
+		    "out of memory");
+		goto done;
+	}
+	mysql_stmt_close(st);
+	st = NULL;
+	if (r == 0 && has_der) {
+		printf("%s: certificate %s was already bound\n", user, hex);
+		rv = 0;
+		goto done;
+	}
+	if (r == 0) {
+		bind_bin(&in[0], der, derlen);
+		memset(&in[1], 0, sizeof(in[1]));
+		in[1].buffer_type = MYSQL_TYPE_LONGLONG;
+		in[1].buffer = &id;
+		in[1].is_unsigned = 1;
+		bind_bin(&in[2], fp, sizeof(fp));
+		if (exec(db, sql_der, in, NULL, &errnum, 0) == -1)
+			goto done;
+		printf("%s: certificate %s was bound by fingerprint; its "
+		    "certificate is now stored too\n", user, hex);
+		rv = 0;
+		goto done;
+	}
+	bind_bin(&in[2], der, derlen);
+	if (exec(db, sql_add, in, NULL, &errnum, ER_DUP_ENTRY) == 0)
 		printf("%s: certificate %s bound\n", user, hex);
-	else if (err == ER_DUP_ENTRY)
+	else if (errnum == ER_DUP_ENTRY)
 		printf("%s: certificate %s was already bound\n", user, hex);
 	else
 		goto done;
@@ -446,7 +528,10 @@ user_add_cert(int argc, char **argv)
  done:
 	if (st != NULL)
 		mysql_stmt_close(st);
-	mysql_close(db);
+	if (db != NULL)
+		mysql_close(db);
+	free(der);
+	X509_free(x);
 	return rv;
 }
 
@@ -588,7 +673,7 @@ user_import(int argc, char **argv)
 	unsigned int err;
 	int salt_text = 0, rv = 1;
 
-	if (parse_opts(argc, argv, 1, &config, &salt_text) == -1)
+	if (parse_opts(argc, argv, 1, &config, &salt_text, NULL) == -1)
 		return usage("import-legacy");
 	path = argv[optind];
 	if (strcmp(path, "-") == 0)

@@ -4,11 +4,14 @@
  *
  *	sc-client [options] register --username U --email E
  *	sc-client [options] login --username U
+ *	sc-client [options] verify --history FILE [--at-sent]
  *
  * Options come from the command line, else from the config file
  * (~/.config/securechat/client.conf, "key = value" lines).  The password
  * is read from the terminal without echo, or as the first line of
- * standard input with --password-stdin; it is never an argument.
+ * standard input with --password-stdin; it is never an argument.  After
+ * login, ui.c runs the session (messages, rooms, commands) and this file
+ * closes it with the signed receipts.
  */
 #include <sys/stat.h>
 
@@ -27,12 +30,12 @@
 
 #include <openssl/crypto.h>
 
+#include "account.h"
 #include "csession.h"
 #include "log.h"
+#include "pki.h"
 #include "proto.h"
-
-#define CLIENT_CONF_MAX	(64 * 1024)
-#define LINE_MAX_BYTES	(SC_MAX_TEXT + 2)
+#include "sc-client.h"
 
 struct client_conf {
 	char	*server;	/* host[:port] or [v6]:port */
@@ -48,7 +51,10 @@ usage(void)
 	    " [--cert file] [--key file] [--name server-name]\n"
 	    "                 [--dir state-dir] [--password-stdin]\n"
 	    "                 register --username name --email address\n"
-	    "       sc-client [options] login --username name\n");
+	    "       sc-client [options] login --username name\n"
+	    "       sc-client [-c file] [--ca file] [--crl file]"
+	    " verify --history file\n"
+	    "                 [--at-sent]\n");
 	exit(2);
 }
 
@@ -156,7 +162,27 @@ read_password(int from_stdin)
 	if ((buf = calloc(1, cap)) == NULL)
 		fatal("calloc");
 	if (from_stdin) {
-		in = stdin;
+		/*
+		 * One byte at a time, not through stdio: the lines after
+		 * the password belong to the session loop, which reads the
+		 * descriptor itself.
+		 */
+		len = 0;
+		for (;;) {
+			ssize_t n = read(STDIN_FILENO, buf + len, 1);
+
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n <= 0 || buf[len] == '\n')
+				break;
+			if (++len == cap - 1)
+				fatalx("password longer than %d bytes",
+				    SC_MAX_PASSWORD);
+		}
+		buf[len] = '\0';
+		len = strcspn(buf, "\r");
+		buf[len] = '\0';
+		return buf;
 	} else {
 		if ((fd = open("/dev/tty", O_RDWR | O_CLOEXEC)) == -1)
 			fatalx("no terminal to read the password from; "
@@ -178,8 +204,7 @@ read_password(int from_stdin)
 		(void)tcsetattr(fd, TCSAFLUSH, &old);
 		fprintf(in, "\n");
 	}
-	if (!from_stdin)
-		fclose(in);
+	fclose(in);
 	len = strcspn(buf, "\r\n");
 	if (len == cap - 1)
 		fatalx("password longer than %d bytes", SC_MAX_PASSWORD);
@@ -190,20 +215,8 @@ read_password(int from_stdin)
 static void
 make_dir(const char *path)
 {
-	char tmp[PATH_MAX], *p;
-
-	if (strlcpy(tmp, path, sizeof(tmp)) >= sizeof(tmp))
-		fatalx("%s: path too long", path);
-	for (p = tmp + 1; *p != '\0'; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0700) == -1 && errno != EEXIST)
-			fatal("mkdir %s", tmp);
-		*p = '/';
-	}
-	if (mkdir(tmp, 0700) == -1 && errno != EEXIST)
-		fatal("mkdir %s", tmp);
+	if (store_mkdir(path) == -1)
+		fatal("mkdir %s", path);
 }
 
 static void
@@ -230,15 +243,43 @@ report(const char *what, const struct csession_err *e)
 		    sc_err_name(e->code));
 }
 
+/*
+ * The state files of the session: loaded before connecting, so that a
+ * damaged file stops us before anything is said.  The certificate is
+ * loaded here only for its fingerprint; csession_open() loads it again
+ * and reports any problem with it as before.
+ */
+static int
+client_prepare(struct client *c, const char *state_dir, const char *user,
+    const char *certpath)
+{
+	char reason[512];
+	X509 *cert;
+	int rc;
+
+	if ((cert = pki_load_cert(certpath, reason, sizeof(reason))) == NULL)
+		return 0;
+	rc = msg_init(c, state_dir, user, cert, reason, sizeof(reason));
+	X509_free(cert);
+	if (rc == -1) {
+		fprintf(stderr, "sc-client: state: %s\n", reason);
+		msg_free(c);
+		return -1;
+	}
+	return 1;
+}
+
 int
 main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
+		{ "at-sent", no_argument, NULL, 'T' },
 		{ "ca", required_argument, NULL, 'A' },
 		{ "cert", required_argument, NULL, 'C' },
 		{ "crl", required_argument, NULL, 'R' },
 		{ "dir", required_argument, NULL, 'D' },
 		{ "email", required_argument, NULL, 'e' },
+		{ "history", required_argument, NULL, 'H' },
 		{ "key", required_argument, NULL, 'K' },
 		{ "name", required_argument, NULL, 'n' },
 		{ "password-stdin", no_argument, NULL, 'P' },
@@ -247,14 +288,16 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct client_conf conf = { 0 };
+	struct client client;
 	struct csession_opts o;
 	struct csession_err err;
 	struct csession *cs = NULL;
 	char *confpath = NULL, *user = NULL, *email = NULL, *pass;
-	char *host = NULL, *port = NULL, *line = NULL, reply[SC_MAX_TEXT + 1], base[PATH_MAX], tpath[PATH_MAX];
+	char *host = NULL, *port = NULL, *history = NULL;
+	char base[PATH_MAX], tpath[PATH_MAX], canon[ACCOUNT_USER_MAX + 1];
 	char rmine[PATH_MAX], rtheirs[PATH_MAX], stamp[32], defconf[PATH_MAX];
 	const char *home = getenv("HOME"), *cmd;
-	int ch, verbose = 0, pw_stdin = 0, interactive, rc = 0;
+	int ch, verbose = 0, pw_stdin = 0, at_sent = 0, rc = 0, have_state = 0;
 	size_t n;
 	time_t now;
 	struct tm tm;
@@ -262,13 +305,16 @@ main(int argc, char **argv)
 	log_init(1, 0, 0);
 	log_procinit("sc-client");
 	signal(SIGPIPE, SIG_IGN);
+	memset(&client, 0, sizeof(client));
 	while ((ch = getopt_long(argc, argv, "c:s:v", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'A': conf.ca = xstrdup(optarg); break;
 		case 'C': conf.cert = xstrdup(optarg); break;
 		case 'R': conf.crl = xstrdup(optarg); break;
 		case 'D': conf.state_dir = xstrdup(optarg); break;
+		case 'H': history = optarg; break;
 		case 'K': conf.key = xstrdup(optarg); break;
+		case 'T': at_sent = 1; break;
 		case 'n': conf.server_name = xstrdup(optarg); break;
 		case 'P': pw_stdin = 1; break;
 		case 'c': confpath = optarg; break;
@@ -283,9 +329,33 @@ main(int argc, char **argv)
 	if (optind >= argc)
 		usage();
 	cmd = argv[optind];
-	if (strcmp(cmd, "register") != 0 && strcmp(cmd, "login") != 0)
+	if (strcmp(cmd, "register") != 0 && strcmp(cmd, "login") != 0 &&
+	    strcmp(cmd, "verify") != 0)
 		usage();
 	if (optind + 1 != argc)
+		usage();
+	if (confpath == NULL && home != NULL) {
+		snprintf(defconf, sizeof(defconf),
+		    "%s/.config/securechat/client.conf", home);
+		load_conf(defconf, 0, &conf);
+	} else if (confpath != NULL)
+		load_conf(confpath, 1, &conf);
+
+	if (strcmp(cmd, "verify") == 0) {
+		/* Offline: no server, no key; only the CA (and CRL). */
+		if (history == NULL) {
+			fprintf(stderr, "sc-client: verify: --history is "
+			    "required\n");
+			usage();
+		}
+		if (conf.ca == NULL)
+			fatalx("verify: need the CA certificate (--ca or %s)",
+			    "~/.config/securechat/client.conf");
+		rc = verify_main(history, conf.ca, conf.crl, at_sent);
+		conf_free(&conf);
+		return rc;
+	}
+	if (history != NULL || at_sent)
 		usage();
 	if (user == NULL) {
 		fprintf(stderr, "sc-client: %s: --username is required\n", cmd);
@@ -295,12 +365,6 @@ main(int argc, char **argv)
 		fprintf(stderr, "sc-client: register: --email is required\n");
 		usage();
 	}
-	if (confpath == NULL && home != NULL) {
-		snprintf(defconf, sizeof(defconf),
-		    "%s/.config/securechat/client.conf", home);
-		load_conf(defconf, 0, &conf);
-	} else if (confpath != NULL)
-		load_conf(confpath, 1, &conf);
 	if (conf.server == NULL || conf.ca == NULL || conf.cert == NULL ||
 	    conf.key == NULL)
 		fatalx("need server, ca, cert and key (options or %s)",
@@ -313,6 +377,19 @@ main(int argc, char **argv)
 	}
 	make_dir(conf.state_dir);
 	split_server(conf.server, &host, &port);
+	/* The server folds the name the same way; the files use it too. */
+	if (account_username_canon(user, strlen(user), canon) == -1) {
+		fprintf(stderr, "sc-client: %s: \"%s\" is not a user name: 1 to "
+		    "32 of a-z 0-9 _ . - starting with a letter or digit "
+		    "(BAD_INPUT)\n", cmd, user);
+		rc = 1;
+		goto done;
+	}
+	if ((have_state = client_prepare(&client, conf.state_dir, canon,
+	    conf.cert)) == -1) {
+		rc = 1;
+		goto done;
+	}
 
 	pass = read_password(pw_stdin);
 
@@ -320,7 +397,7 @@ main(int argc, char **argv)
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
 	snprintf(base, sizeof(base), "%s/%s-%s-%ld", conf.state_dir, stamp,
-	    user, (long)getpid());
+	    canon, (long)getpid());
 	if ((size_t)snprintf(tpath, sizeof(tpath), "%s.transcript", base) >=
 	    sizeof(tpath) || (size_t)snprintf(rmine, sizeof(rmine),
 	    "%s.client-receipt.json", base) >= sizeof(rmine) ||
@@ -370,47 +447,27 @@ main(int argc, char **argv)
 	for (n = 0; n < SC_SHA256_LEN; n++)
 		printf("%02x", cs->peer_fp[n]);
 	printf("\n");
+	if (!have_state) {
+		/* Unreachable in practice: the session loaded the same file. */
+		fprintf(stderr, "sc-client: cannot read %s\n", conf.cert);
+		rc = 1;
+		goto done;
+	}
+	{
+		char fps[STORE_FP_STR_LEN];
 
-	interactive = isatty(STDIN_FILENO);
-	if ((line = malloc(LINE_MAX_BYTES + 1)) == NULL)
-		fatal("malloc");
-	for (;;) {
-		if (interactive) {
-			printf("msg> ");
-			fflush(stdout);
-		}
-		if (fgets(line, LINE_MAX_BYTES + 1, stdin) == NULL)
-			break;
-		if (strchr(line, '\n') == NULL && !feof(stdin)) {
-			int c;
+		store_fp_str(cs->cert_fp, fps);
+		printf("Your certificate: %s\n", fps);
+	}
+	fflush(stdout);
 
-			while ((c = getchar()) != EOF && c != '\n')
-				;
-			fprintf(stderr, "sc-client: message longer than %d "
-			    "bytes, not sent\n", SC_MAX_TEXT);
-			continue;
-		}
-		line[strcspn(line, "\r\n")] = '\0';
-		if (line[0] == '\0')
-			continue;
-		if (strcmp(line, "/exit") == 0 || strcmp(line, "/quit") == 0)
-			break;
-		if (csession_send_chat(cs, line, strlen(line)) == -1) {
-			report("send", &cs->err);
-			if (cs->state == CS_CLOSED) {
-				rc = 1;
-				goto done;
-			}
-			continue;
-		}
-		if (csession_recv_chat(cs, 30000, reply, sizeof(reply),
-		    &n) == -1) {
-			report("receive", &cs->err);
-			rc = 1;
-			goto done;
-		}
-		printf("Server> %s\n", reply);
-		fflush(stdout);
+	client.interactive = isatty(STDIN_FILENO);
+	client.redraw = client.interactive && isatty(STDOUT_FILENO);
+	msg_attach(&client, cs);
+	if (ui_run(&client) == -1) {
+		report("session", &cs->err);
+		rc = 1;
+		goto done;
 	}
 	if (csession_close(cs, rmine, rtheirs) == -1) {
 		report("close", &cs->err);
@@ -421,7 +478,8 @@ main(int argc, char **argv)
 	    "  transcript:     %s\n  your receipt:   %s\n"
 	    "  server receipt: %s\n", tpath, rmine, rtheirs);
  done:
-	free(line);
+	if (have_state > 0)
+		msg_free(&client);
 	csession_free(cs);
 	free(host);
 	free(port);

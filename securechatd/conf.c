@@ -76,6 +76,7 @@ static const struct conf_keyword keywords[] = {
 	KN("auth_max_failures", CT_UINT, auth_max_failures, 1, 1000),
 	KS("authd_path", CT_PATH, authd_path),
 	KS("authd_user", CT_USER, authd_user),
+	KN("bind_certificates", CT_BOOL, bind_certificates, 0, 1),
 	KS("ca", CT_PATH, ca),
 	KS("cert", CT_PATH, cert),
 	KS("crl", CT_PATH_NONE, crl),
@@ -92,8 +93,13 @@ static const struct conf_keyword keywords[] = {
 	KN("max_per_source", CT_UINT, max_per_source, 1, SESSIONS_MAX),
 	KN("max_sessions", CT_UINT, max_sessions, 1, SESSIONS_MAX),
 	KS("max_startups", CT_STARTUPS, startups_begin),
+	KN("message_burst", CT_UINT, message_burst, 1, 10000),
+	KN("message_queue_max", CT_UINT, message_queue_max, 1, 10000000),
+	KN("message_rate", CT_UINT, message_rate, 1, 10000),
+	KN("message_retention", CT_UINT, message_retention, 1, 3650),
 	KS("receipt_dir", CT_PATH, receipt_dir),
 	KN("registration", CT_BOOL, registration, 0, 1),
+	KN("room_max_members", CT_UINT, room_max_members, 2, 64),
 	KS("router_path", CT_PATH, router_path),
 	KS("router_user", CT_USER, router_user),
 	KN("scrypt_n_log2", CT_UINT, scrypt_n_log2, 10, 24),
@@ -188,6 +194,12 @@ conf_init(struct sc_config *c)
 	c->scrypt_p = 1;
 	c->auth_max_failures = 5;
 	c->auth_failure_window = 900;
+	c->bind_certificates = 1;
+	c->message_rate = 5;		/* per second, per user */
+	c->message_burst = 20;
+	c->message_queue_max = 10000;	/* undelivered, per recipient */
+	c->room_max_members = 32;
+	c->message_retention = 30;	/* days */
 	c->log_facility = LOG_DAEMON;
 }
 

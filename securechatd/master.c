@@ -445,7 +445,8 @@ static int
 helper_start(struct helper *h)
 {
 	char path[SC_PATH_MAX], nlog2[12], r[12], p[12], fail[12], win[12];
-	char *argv[32];
+	char rate[12], burst[12], queue[12], room[12], keep[12];
+	char *argv[64];
 	size_t n = 0;
 	int sv[2];
 	pid_t pid;
@@ -455,44 +456,62 @@ helper_start(struct helper *h)
 		log_warn("%s program %s", h->name, path);
 		return -1;
 	}
-	argv_add(argv, &n, 32, h->name);
+	argv_add(argv, &n, 64, h->name);
 	if (h == &keyd) {
-		argv_add(argv, &n, 32, "-k");
-		argv_add(argv, &n, 32, conf->key);
-		argv_add(argv, &n, 32, "-c");
-		argv_add(argv, &n, 32, conf->cert);
-		argv_add(argv, &n, 32, "-u");
-		argv_add(argv, &n, 32, conf->keyd_user);
+		argv_add(argv, &n, 64, "-k");
+		argv_add(argv, &n, 64, conf->key);
+		argv_add(argv, &n, 64, "-c");
+		argv_add(argv, &n, 64, conf->cert);
+		argv_add(argv, &n, 64, "-u");
+		argv_add(argv, &n, 64, conf->keyd_user);
 	} else if (h == &router) {
 		/* No secret and no file: a user and a jail are all it needs. */
-		argv_add(argv, &n, 32, "-u");
-		argv_add(argv, &n, 32, conf->router_user);
+		argv_add(argv, &n, 64, "-u");
+		argv_add(argv, &n, 64, conf->router_user);
 	} else {
 		snprintf(nlog2, sizeof(nlog2), "%u", conf->scrypt_n_log2);
 		snprintf(r, sizeof(r), "%u", conf->scrypt_r);
 		snprintf(p, sizeof(p), "%u", conf->scrypt_p);
 		snprintf(fail, sizeof(fail), "%u", conf->auth_max_failures);
 		snprintf(win, sizeof(win), "%u", conf->auth_failure_window);
-		argv_add(argv, &n, 32, "-D");
-		argv_add(argv, &n, 32, conf->db_config);
-		argv_add(argv, &n, 32, "-u");
-		argv_add(argv, &n, 32, conf->authd_user);
-		argv_add(argv, &n, 32, "-N");
-		argv_add(argv, &n, 32, nlog2);
-		argv_add(argv, &n, 32, "-r");
-		argv_add(argv, &n, 32, r);
-		argv_add(argv, &n, 32, "-p");
-		argv_add(argv, &n, 32, p);
-		argv_add(argv, &n, 32, "-R");
-		argv_add(argv, &n, 32, conf->registration ? "1" : "0");
-		argv_add(argv, &n, 32, "-F");
-		argv_add(argv, &n, 32, fail);
-		argv_add(argv, &n, 32, "-W");
-		argv_add(argv, &n, 32, win);
+		argv_add(argv, &n, 64, "-D");
+		argv_add(argv, &n, 64, conf->db_config);
+		argv_add(argv, &n, 64, "-u");
+		argv_add(argv, &n, 64, conf->authd_user);
+		argv_add(argv, &n, 64, "-N");
+		argv_add(argv, &n, 64, nlog2);
+		argv_add(argv, &n, 64, "-r");
+		argv_add(argv, &n, 64, r);
+		argv_add(argv, &n, 64, "-p");
+		argv_add(argv, &n, 64, p);
+		argv_add(argv, &n, 64, "-R");
+		argv_add(argv, &n, 64, conf->registration ? "1" : "0");
+		argv_add(argv, &n, 64, "-F");
+		argv_add(argv, &n, 64, fail);
+		argv_add(argv, &n, 64, "-W");
+		argv_add(argv, &n, 64, win);
+		/* Messaging: certificate binding, rates, queues, rooms. */
+		snprintf(rate, sizeof(rate), "%u", conf->message_rate);
+		snprintf(burst, sizeof(burst), "%u", conf->message_burst);
+		snprintf(queue, sizeof(queue), "%u", conf->message_queue_max);
+		snprintf(room, sizeof(room), "%u", conf->room_max_members);
+		snprintf(keep, sizeof(keep), "%u", conf->message_retention);
+		argv_add(argv, &n, 64, "-C");
+		argv_add(argv, &n, 64, conf->bind_certificates ? "1" : "0");
+		argv_add(argv, &n, 64, "-M");
+		argv_add(argv, &n, 64, rate);
+		argv_add(argv, &n, 64, "-B");
+		argv_add(argv, &n, 64, burst);
+		argv_add(argv, &n, 64, "-Q");
+		argv_add(argv, &n, 64, queue);
+		argv_add(argv, &n, 64, "-S");
+		argv_add(argv, &n, 64, room);
+		argv_add(argv, &n, 64, "-E");
+		argv_add(argv, &n, 64, keep);
 	}
-	argv_add(argv, &n, 32, "-j");
-	argv_add(argv, &n, 32, conf->jail);
-	argv_verbose(argv, &n, 32);
+	argv_add(argv, &n, 64, "-j");
+	argv_add(argv, &n, 64, conf->jail);
+	argv_verbose(argv, &n, 64);
 
 	if (ipc_socketpair(sv) == -1) {
 		log_warn("%s: socketpair", h->name);
@@ -1367,7 +1386,13 @@ master_reload(void)
 	    conf->scrypt_r != n->scrypt_r || conf->scrypt_p != n->scrypt_p ||
 	    conf->registration != n->registration ||
 	    conf->auth_max_failures != n->auth_max_failures ||
-	    conf->auth_failure_window != n->auth_failure_window;
+	    conf->auth_failure_window != n->auth_failure_window ||
+	    conf->bind_certificates != n->bind_certificates ||
+	    conf->message_rate != n->message_rate ||
+	    conf->message_burst != n->message_burst ||
+	    conf->message_queue_max != n->message_queue_max ||
+	    conf->room_max_members != n->room_max_members ||
+	    conf->message_retention != n->message_retention;
 
 	if (audit_open(n->audit_log) == -1)
 		log_warnx("reload: audit log %s not reopened; still writing "

@@ -135,6 +135,12 @@ struct sc_config {
 	unsigned int	 scrypt_p;
 	unsigned int	 auth_max_failures;
 	unsigned int	 auth_failure_window;	/* seconds */
+	int		 bind_certificates;	/* accounts bound to certs */
+	unsigned int	 message_rate;		/* envelopes/s per user */
+	unsigned int	 message_burst;
+	unsigned int	 message_queue_max;	/* per recipient */
+	unsigned int	 room_max_members;
+	unsigned int	 message_retention;	/* days */
 	int		 log_facility;		/* LOG_DAEMON, ... */
 
 	/* Run time, not from the file (set by securechatd.c). */

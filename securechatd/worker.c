@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@
 
 #include "audit.h"
 #include "authd_wrap.h"
+#include "envelope.h"
 #include "buf.h"
 #include "keyd_wrap.h"
 #include "log.h"
@@ -36,6 +38,7 @@
 #include "privdrop.h"
 #include "proto.h"
 #include "record.h"
+#include "router/router.h"
 #include "sandbox.h"
 #include "sccrypto.h"
 #include "transcript.h"
@@ -62,6 +65,11 @@ struct worker {
 	struct sc_channel	 ch;
 	struct transcript	 tr;
 	uint64_t		 nchat;
+	/* Messaging: the router channel and what is pending on it. */
+	int			 router;	/* 1 bound, 0 not yet, -1 gone */
+	uint64_t		 fetched_max;	/* highest id from the queue */
+	uint32_t		 who_ref[16];	/* REQUEST WHO awaiting WHO_OK */
+	unsigned int		 who_n;
 };
 
 static struct worker w;
@@ -179,7 +187,7 @@ expect(const struct sc_frame *f, uint8_t type)
 static int keyd_fd = WORKER_FD_KEYD;
 
 /*
- * Seal a record and send it.  A CHAT record goes to the transcript first:
+ * Seal a record and send it.  A session record goes to the transcript first:
  * a line is never missing for a message the peer may have received.
  */
 static void
@@ -193,8 +201,8 @@ send_record(uint8_t type, const uint8_t *pt, size_t len, struct wbuf *out)
 	    &keyd_fd, out)) != 0)
 		refuse(SC_E_INTERNAL, "internal_error", "cannot seal %s: %s",
 		    sc_type_name(type), sc_err_name(code));
-	if (type == SC_T_CHAT && (sc_record_parse(out->data, out->len,
-	    &rec) != 0 || transcript_append(&w.tr, SC_DIR_S2C, SC_T_CHAT,
+	if (sc_record_in_transcript(type) && (sc_record_parse(out->data,
+	    out->len, &rec) != 0 || transcript_append(&w.tr, SC_DIR_S2C, type,
 	    &rec, w.cert_fp) == -1))
 		refuse(SC_E_INTERNAL, "internal_error",
 		    "transcript write failed");
@@ -399,13 +407,13 @@ authenticate(void)
 		refuse(SC_E_PROTOCOL, "bad_input", "invalid key share");
 	}
 	if (isreg)
-		code = authd_register(WORKER_FD_AUTHD, reg.username, reg.ulen,
-		    reg.email, reg.elen, reg.password, reg.plen, w.peer_fp,
-		    &w.account_id, canon, sizeof(canon));
+		code = authd_register_x509(WORKER_FD_AUTHD, reg.username,
+		    reg.ulen, reg.email, reg.elen, reg.password, reg.plen,
+		    w.peer, &w.account_id, canon, sizeof(canon));
 	else
-		code = authd_login(WORKER_FD_AUTHD, login.username, login.ulen,
-		    login.password, login.plen, w.peer_fp, &w.account_id,
-		    canon, sizeof(canon));
+		code = authd_login_x509(WORKER_FD_AUTHD, login.username,
+		    login.ulen, login.password, login.plen, w.peer,
+		    &w.account_id, canon, sizeof(canon));
 	/* The password is no longer needed anywhere in this process. */
 	OPENSSL_cleanse(pt, ptlen);
 	if (code != 0) {
@@ -533,7 +541,448 @@ close_session(const uint8_t *pt, size_t ptlen)
 	wbuf_free(&out);
 }
 
-/* The chat loop: verify, log, answer with the echo service. */
+
+/* ---- Messaging: envelopes between the client, authd and the router ---- */
+
+static const char *
+code_reason(int code)
+{
+	switch (code) {
+	case 0:
+		return "";
+	case SC_E_RATE_LIMITED:
+		return "too many messages, or the recipient's queue is full";
+	case SC_E_TOO_LARGE:
+		return "too large";
+	case SC_E_BAD_INPUT:
+		return "recipients or room not acceptable";
+	case SC_E_AUTH_FAIL:
+		return "not a member";
+	case SC_E_SIG_FAIL:
+		return "envelope signature does not verify";
+	case SC_E_BAD_CERT:
+		return "envelope sender certificate rejected";
+	case SC_E_UNAVAILABLE:
+		return "message store unavailable, try later";
+	default:
+		return "refused";
+	}
+}
+
+static void
+router_gone(const char *why)
+{
+	if (w.router != -1)
+		log_info("session %s: router %s: no live delivery until the "
+		    "next login", w.sid_hex, why);
+	w.router = -1;
+}
+
+static void
+router_send(uint16_t type, const struct wbuf *b)
+{
+	if (w.router != 1)
+		return;
+	if (b->err || ipc_send(WORKER_FD_ROUTER, type, 0, b->data,
+	    b->len) == -1)
+		router_gone("unreachable");
+}
+
+/* DELIVER one envelope to the client (from the queue or the router). */
+static void
+deliver(uint64_t id, const uint8_t *env, size_t envlen, struct wbuf *out)
+{
+	struct sc_deliver d = { id, env, envlen };
+	struct wbuf body;
+
+	wbuf_init(&body, SC_MAX_RECORD_PT);
+	if (sc_deliver_encode(&body, &d) == -1 || body.err)
+		refuse(SC_E_INTERNAL, "internal_error", "encode DELIVER");
+	send_record(SC_T_DELIVER, body.data, body.len, out);
+	wbuf_free(&body);
+}
+
+/* At login: everything queued while we were away, in id order. */
+static void
+drain_queue(struct wbuf *out)
+{
+	static uint8_t env[SC_MAX_ENVELOPE];
+	authd_name sender;
+	uint64_t id, after = 0;
+	size_t envlen;
+	int present, code, n = 0;
+
+	for (;;) {
+		code = authd_fetch(WORKER_FD_AUTHD, after, &present, &id,
+		    sender, env, sizeof(env), &envlen);
+		if (code != 0) {
+			log_warnx("session %s: queue fetch: %s", w.sid_hex,
+			    sc_err_name(code));
+			break;
+		}
+		if (!present)
+			break;
+		deliver(id, env, envlen, out);
+		after = w.fetched_max = id;
+		n++;
+	}
+	if (n > 0)
+		log_info("session %s: %d queued message(s) delivered to %s",
+		    w.sid_hex, n, w.user);
+}
+
+static void
+reply_send(struct wbuf *b, struct wbuf *out)
+{
+	if (b->err)
+		refuse(SC_E_INTERNAL, "internal_error", "REPLY too large");
+	send_record(SC_T_REPLY, b->data, b->len, out);
+}
+
+static void
+reply_code(uint32_t ref, uint8_t op, int code, struct wbuf *out)
+{
+	struct wbuf b;
+
+	wbuf_init(&b, 64);
+	(void)sc_reply_encode_head(&b, ref, op, (uint16_t)code, 0);
+	reply_send(&b, out);
+	wbuf_free(&b);
+}
+
+static void
+reply_names(uint32_t ref, uint8_t op, authd_name *names, size_t n,
+    struct wbuf *out)
+{
+	struct wbuf b;
+	size_t i;
+
+	wbuf_init(&b, SC_MAX_RECORD_PT);
+	(void)sc_reply_encode_head(&b, ref, op, 0, (uint16_t)n);
+	for (i = 0; i < n; i++)
+		(void)sc_reply_encode_item(&b, (const uint8_t *)names[i],
+		    strlen(names[i]), NULL, 0);
+	reply_send(&b, out);
+	wbuf_free(&b);
+}
+
+static void
+handle_send(const uint8_t *pt, size_t ptlen, struct wbuf *out)
+{
+	struct sc_send m;
+	struct sc_sent sent;
+	struct env_header h;
+	struct wbuf b;
+	char reason[256], idbuf[24];
+	uint64_t id = 0;
+	int code;
+
+	if ((code = sc_send_parse(pt, ptlen, &m)) != 0)
+		refuse(code, "bad_input", "malformed SEND");
+	reason[0] = '\0';
+	/* Refuse forgeries early: the sender is this session's user. */
+	code = envelope_peek(m.env, m.envlen, &h, reason, sizeof(reason));
+	if (code == 0 && strcmp(h.sender, w.user) != 0) {
+		code = SC_E_BAD_INPUT;
+		snprintf(reason, sizeof(reason), "envelope sender is not %s",
+		    w.user);
+	}
+	if (code == 0)
+		code = envelope_verify(&h, w.trust, time(NULL), reason,
+		    sizeof(reason));
+	if (code != 0)
+		code = envelope_err_wire(code);
+	else if ((code = authd_store(WORKER_FD_AUTHD, m.env, m.envlen,
+	    &id)) == 0) {
+		wbuf_init(&b, IPC_MAX_BODY);
+		wbuf_put_u64(&b, id);
+		wbuf_put_str32(&b, m.env, m.envlen);
+		router_send(ROUTER_ROUTE, &b);
+		wbuf_free(&b);
+	}
+	if (code != 0) {
+		if (reason[0] == '\0')
+			strlcpy(reason, code_reason(code), sizeof(reason));
+		audit("send_refused", "code", sc_err_name(code), "reason",
+		    reason, NULL);
+	} else {
+		snprintf(idbuf, sizeof(idbuf), "%llu", (unsigned long long)id);
+		audit("message_stored", "id", idbuf, "room", h.room[0] ?
+		    h.room : "-", NULL);
+	}
+	memset(&sent, 0, sizeof(sent));
+	sent.ref = m.ref;
+	sent.code = (uint16_t)code;
+	sent.msg_id = id;
+	sent.reason = (const uint8_t *)(code ? reason : "");
+	sent.reasonlen = code ? strnlen(reason, SC_MAX_REASON) : 0;
+	/* The reason goes to the peer: printable ASCII only. */
+	for (size_t i = 0; i < sent.reasonlen; i++)
+		if (reason[i] < 0x20 || reason[i] > 0x7e)
+			reason[i] = '?';
+	wbuf_init(&b, 512);
+	if (sc_sent_encode(&b, &sent) == -1 || b.err)
+		refuse(SC_E_INTERNAL, "internal_error", "encode SENT");
+	send_record(SC_T_SENT, b.data, b.len, out);
+	wbuf_free(&b);
+}
+
+static void
+handle_ack(const uint8_t *pt, size_t ptlen)
+{
+	struct sc_ack m;
+	struct wbuf b;
+	authd_name sender;
+	int code;
+
+	if ((code = sc_ack_parse(pt, ptlen, &m)) != 0)
+		refuse(code, "bad_input", "malformed ACK");
+	if ((code = authd_ack(WORKER_FD_AUTHD, m.msg_id, m.state,
+	    sender)) != 0) {
+		log_info("session %s: ACK of %llu refused: %s", w.sid_hex,
+		    (unsigned long long)m.msg_id, sc_err_name(code));
+		return;
+	}
+	/* Tell the sender; the router names us, not this worker. */
+	wbuf_init(&b, 128);
+	wbuf_put_u64(&b, m.msg_id);
+	wbuf_put_str16(&b, sender, strlen(sender));
+	wbuf_put_u8(&b, m.state);
+	router_send(ROUTER_STATUS, &b);
+	wbuf_free(&b);
+}
+
+static void
+handle_request(const uint8_t *pt, size_t ptlen, struct wbuf *out)
+{
+	static authd_name names[AUTHD_CERTS_MAX > 64 ? AUTHD_CERTS_MAX : 64];
+	struct authd_certlist certs;
+	struct sc_request m;
+	struct wbuf b;
+	char arg[SC_MAX_USERNAME + 1];
+	size_t n = 0, i;
+	int code;
+
+	if ((code = sc_request_parse(pt, ptlen, &m)) != 0)
+		refuse(code, "bad_input", "malformed REQUEST");
+	memcpy(arg, m.arg, m.arglen);
+	arg[m.arglen] = '\0';
+	if (memchr(m.arg, '\0', m.arglen) != NULL) {
+		reply_code(m.ref, m.op, SC_E_BAD_INPUT, out);
+		return;
+	}
+	switch (m.op) {
+	case SC_OP_CERTS:
+		memset(&certs, 0, sizeof(certs));
+		if ((code = authd_certs(WORKER_FD_AUTHD, arg, &certs)) != 0) {
+			reply_code(m.ref, m.op, code, out);
+			break;
+		}
+		wbuf_init(&b, SC_MAX_RECORD_PT);
+		n = certs.n > SC_MAX_REPLY_ITEMS ? SC_MAX_REPLY_ITEMS : certs.n;
+		(void)sc_reply_encode_head(&b, m.ref, m.op, 0, (uint16_t)n);
+		for (i = 0; i < n; i++)
+			(void)sc_reply_encode_item(&b,
+			    (const uint8_t *)certs.v[i].user,
+			    strlen(certs.v[i].user), certs.v[i].der,
+			    certs.v[i].derlen);
+		authd_certlist_free(&certs);
+		if (b.err) {
+			wbuf_free(&b);
+			reply_code(m.ref, m.op, SC_E_TOO_LARGE, out);
+			break;
+		}
+		reply_send(&b, out);
+		wbuf_free(&b);
+		break;
+	case SC_OP_JOIN:
+	case SC_OP_LEAVE:
+		code = m.op == SC_OP_JOIN ? authd_join(WORKER_FD_AUTHD, arg) :
+		    authd_leave(WORKER_FD_AUTHD, arg);
+		if (code == 0)
+			audit(m.op == SC_OP_JOIN ? "room_join" : "room_leave",
+			    "room", arg, NULL);
+		reply_code(m.ref, m.op, code, out);
+		break;
+	case SC_OP_ROOMS:
+	case SC_OP_MEMBERS:
+		code = m.op == SC_OP_ROOMS ? authd_rooms(WORKER_FD_AUTHD, names,
+		    64, &n) : authd_members(WORKER_FD_AUTHD, arg, names, 64, &n);
+		if (code != 0)
+			reply_code(m.ref, m.op, code, out);
+		else
+			reply_names(m.ref, m.op, names, n, out);
+		break;
+	case SC_OP_WHO:
+		if (w.router != 1 || w.who_n == sizeof(w.who_ref) /
+		    sizeof(w.who_ref[0])) {
+			reply_code(m.ref, m.op, SC_E_UNAVAILABLE, out);
+			break;
+		}
+		wbuf_init(&b, 16);
+		router_send(ROUTER_WHO, &b);
+		wbuf_free(&b);
+		if (w.router == 1)
+			w.who_ref[w.who_n++] = m.ref;
+		else
+			reply_code(m.ref, m.op, SC_E_UNAVAILABLE, out);
+		break;
+	}
+}
+
+/* 0 if the plaintext of a client record parses, else the code. */
+static int
+body_check(uint8_t type, const uint8_t *pt, size_t ptlen)
+{
+	struct sc_send sm;
+	struct sc_ack am;
+	struct sc_request rm;
+	const uint8_t *text;
+	size_t tlen;
+	int code;
+
+	switch (type) {
+	case SC_T_CHAT:
+		if ((code = sc_chat_parse(pt, ptlen, &text, &tlen)) != 0)
+			return code;
+		return sc_valid_text(text, tlen) ? 0 : SC_E_BAD_INPUT;
+	case SC_T_SEND:
+		return sc_send_parse(pt, ptlen, &sm);
+	case SC_T_ACK:
+		return sc_ack_parse(pt, ptlen, &am);
+	case SC_T_REQUEST:
+		return sc_request_parse(pt, ptlen, &rm);
+	default:
+		return SC_E_PROTOCOL;
+	}
+}
+
+/* One message from the router: a push, or the answer to our request. */
+static void
+router_event(struct wbuf *out)
+{
+	static struct ipc_msg msg;
+	struct cursor c;
+	const uint8_t *env, *by;
+	size_t envlen, bylen;
+	uint64_t id, account;
+	uint16_t n, i;
+	uint8_t state;
+	int r;
+
+	if ((r = ipc_recv(WORKER_FD_ROUTER, &msg, 0)) != 1) {
+		router_gone(r == 0 ? "closed its channel" : "sent garbage");
+		return;
+	}
+	cur_init(&c, msg.body, msg.len);
+	switch (msg.hdr.type) {
+	case ROUTER_BOUND:
+		account = cur_u64(&c);
+		by = cur_str16(&c, &bylen, SC_MAX_USERNAME);
+		if (cur_done(&c) == -1 || account != w.account_id ||
+		    bylen != strlen(w.user) || memcmp(by, w.user, bylen) != 0) {
+			router_gone("bound us to someone else");
+			break;
+		}
+		w.router = 1;
+		break;
+	case ROUTER_DELIVER:
+		id = cur_u64(&c);
+		env = cur_str32(&c, &envlen, SC_MAX_ENVELOPE);
+		if (cur_done(&c) == -1 || envlen == 0 || id == 0) {
+			router_gone("sent a malformed DELIVER");
+			break;
+		}
+		/* Already delivered from the queue at login. */
+		if (id > w.fetched_max)
+			deliver(id, env, envlen, out);
+		break;
+	case ROUTER_STATUS_PUSH: {
+		struct sc_status st;
+		struct wbuf b;
+
+		id = cur_u64(&c);
+		by = cur_str16(&c, &bylen, SC_MAX_USERNAME);
+		state = cur_u8(&c);
+		if (cur_done(&c) == -1)
+			break;
+		st.msg_id = id;
+		st.by_user = by;
+		st.by_userlen = bylen;
+		st.state = state;
+		wbuf_init(&b, 128);
+		if (sc_status_encode(&b, &st) == 0 && !b.err)
+			send_record(SC_T_STATUS, b.data, b.len, out);
+		wbuf_free(&b);
+		break;
+	}
+	case ROUTER_WHO_OK: {
+		struct wbuf b;
+		uint32_t ref;
+
+		if (w.who_n == 0)
+			break;
+		ref = w.who_ref[0];
+		memmove(w.who_ref, w.who_ref + 1, --w.who_n *
+		    sizeof(w.who_ref[0]));
+		n = cur_u16(&c);
+		if (n > SC_MAX_REPLY_ITEMS)
+			n = SC_MAX_REPLY_ITEMS;
+		wbuf_init(&b, SC_MAX_RECORD_PT);
+		(void)sc_reply_encode_head(&b, ref, SC_OP_WHO, 0, n);
+		for (i = 0; i < n; i++) {
+			by = cur_str16(&c, &bylen, SC_MAX_USERNAME);
+			if (c.err)
+				break;
+			(void)sc_reply_encode_item(&b, by, bylen, NULL, 0);
+		}
+		if (c.err)
+			reply_code(ref, SC_OP_WHO, SC_E_INTERNAL, out);
+		else
+			reply_send(&b, out);
+		wbuf_free(&b);
+		break;
+	}
+	case ROUTER_REFUSED:
+		/* A WHO over the router's rate: answer it; a ROUTE is stored. */
+		if (w.who_n > 0) {
+			uint32_t ref = w.who_ref[0];
+
+			memmove(w.who_ref, w.who_ref + 1, --w.who_n *
+			    sizeof(w.who_ref[0]));
+			reply_code(ref, SC_OP_WHO, SC_E_RATE_LIMITED, out);
+		}
+		break;
+	case ROUTER_ROUTE_OK:
+	default:
+		break;
+	}
+	ipc_msg_clear(&msg);
+}
+
+/*
+ * Wait briefly for the router to confirm who we are (the binding comes
+ * from authd through the master, never from us), so that our first
+ * ROUTE is not refused as premature.
+ */
+static void
+router_wait_bound(struct wbuf *out)
+{
+	struct pollfd p = { WORKER_FD_ROUTER, POLLIN, 0 };
+	time_t end = time(NULL) + 5;
+
+	while (w.router == 0 && time(NULL) < end) {
+		if (poll(&p, 1, 1000) == 1)
+			router_event(out);
+	}
+	if (w.router == 0)
+		router_gone("did not confirm the login");
+}
+
+/*
+ * The session loop: records from the client (CHAT for the echo service,
+ * messaging, CLOSE) and pushes from the router, whichever comes first.
+ */
 static void
 serve(void)
 {
@@ -551,26 +1000,68 @@ serve(void)
 		fatal("malloc");
 	wbuf_init(&body, SC_MAX_PAYLOAD);
 	wbuf_init(&out, SC_MAX_PAYLOAD);
+	router_wait_bound(&out);
+	drain_queue(&out);
 	for (;;) {
+		struct pollfd pfd[2] = {
+			{ w.fd, POLLIN, 0 },
+			{ w.router == 1 ? WORKER_FD_ROUTER : -1, POLLIN, 0 },
+		};
+		int r;
+
 		sc_frame_free(&f);
+		if ((r = poll(pfd, 2, idle)) == -1 && errno != EINTR)
+			fatal("poll");
+		if (r == 0)
+			refuse(SC_E_TIMEOUT, "timeout", "idle timeout");
+		if (r <= 0)
+			continue;
+		if (pfd[1].revents) {
+			router_event(&out);
+			if (!pfd[0].revents)
+				continue;
+		}
 		read_frame(idle, &f);
-		if (f.type != SC_T_CHAT && f.type != SC_T_CLOSE)
+		switch (f.type) {
+		case SC_T_CHAT:
+		case SC_T_CLOSE:
+		case SC_T_SEND:
+		case SC_T_ACK:
+		case SC_T_REQUEST:
+			break;
+		default:
 			refuse(SC_E_PROTOCOL, "protocol_violation",
 			    "%s not allowed in a session",
 			    sc_type_name(f.type));
+		}
 		open_record(&f, pt, SC_MAX_CT, &ptlen, &rec);
 		if (f.type == SC_T_CLOSE) {
 			close_session(pt, ptlen);
 			break;
 		}
+		/* Only a well-formed record is logged, then acted on. */
+		if ((code = body_check(f.type, pt, ptlen)) != 0)
+			refuse(code, "bad_input", "%s",
+			    f.type == SC_T_CHAT ? "CHAT text must be UTF-8 "
+			    "without control characters" : "malformed record");
+		if (transcript_append(&w.tr, SC_DIR_C2S, f.type, &rec,
+		    w.peer_fp) == -1)
+			refuse(SC_E_INTERNAL, "internal_error",
+			    "transcript write failed");
+		if (f.type != SC_T_CHAT) {
+			if (f.type == SC_T_SEND)
+				handle_send(pt, ptlen, &out);
+			else if (f.type == SC_T_ACK)
+				handle_ack(pt, ptlen);
+			else
+				handle_request(pt, ptlen, &out);
+			OPENSSL_cleanse(pt, ptlen);
+			continue;
+		}
 		if ((code = sc_chat_parse(pt, ptlen, &text, &tlen)) != 0 ||
 		    !sc_valid_text(text, tlen))
 			refuse(code ? code : SC_E_BAD_INPUT, "bad_input",
 			    "CHAT text must be UTF-8 without control characters");
-		if (transcript_append(&w.tr, SC_DIR_C2S, SC_T_CHAT, &rec,
-		    w.peer_fp) == -1)
-			refuse(SC_E_INTERNAL, "internal_error",
-			    "transcript write failed");
 		w.nchat++;
 
 		/* The seed's echo service, until users talk to users. */

@@ -30,6 +30,7 @@ say "1. A private CA (RSA-3072 root) and certificates, with sc-admin pki"
 "$B/sc-admin" pki issue --dir "$RUN/ca" --name server --cn localhost \
     --san DNS:localhost,IP:127.0.0.1 --server
 "$B/sc-admin" pki issue --dir "$RUN/ca" --name alice --cn alice --client
+"$B/sc-admin" pki issue --dir "$RUN/ca" --name bob --cn bob --client
 "$B/sc-admin" pki inspect "$RUN/ca/server.pem"
 "$B/sc-admin" pki verify --ca "$RUN/ca/ca.pem" --purpose server --name localhost "$RUN/ca/server.pem"
 openssl verify -CAfile "$RUN/ca/ca.pem" -purpose sslclient "$RUN/ca/alice.pem"
@@ -81,11 +82,13 @@ for i in $(seq 100); do
 done
 ps -o user,pid,args --ppid "$DAEMON_PID" || true
 
-client() {
+client_as() {
+	who=$1; shift
 	"$B/sc-client" -s 127.0.0.1:$PORT --name localhost --ca "$RUN/ca/ca.pem" \
-	    --cert "$RUN/ca/alice.pem" --key "$RUN/ca/alice.key" \
+	    --cert "$RUN/ca/$who.pem" --key "$RUN/ca/$who.key" \
 	    --dir "$RUN/client" --password-stdin "$@"
 }
+client() { client_as alice "$@"; }
 
 say "5. alice registers (password sent under K_temp) and chats"
 printf 'demo-password-1\nhello\nhow are you?\n/exit\n' |
@@ -123,7 +126,22 @@ if "$B/sc-admin" receipt verify --transcript "$RUN/tampered.transcript" \
 	echo "tampering went unnoticed"; exit 1
 fi
 
-say "12. The audit log (JSON lines)"
+say "12. Users talk to users: bob registers; alice writes to him while he is away"
+printf 'bob-password-12\n/exit\n' |
+    client_as bob register --username bob --email bob@example.org
+printf 'demo-password-1\n/msg bob Hello Bob, only you can read this.\n/exit\n' |
+    client login --username alice
+echo "What the server stored (an envelope it cannot read):"
+sh "$TOP/tests/lib/mariadb.sh" sql "$RUN/db" \
+    "SELECT id, LENGTH(envelope) AS bytes, LEFT(HEX(envelope), 48) AS starts FROM envelopes"
+
+say "13. bob logs in and gets it (decrypted and verified on his side)"
+printf 'bob-password-12\n/exit\n' | client_as bob login --username bob
+
+say "14. bob's copy still proves who said what, offline"
+"$B/sc-client" verify --history "$RUN/client/bob/history" --ca "$RUN/ca/ca.pem"
+
+say "15. The audit log (JSON lines)"
 cut -c1-160 "$RUN/audit.log"
 
 say "Done. Everything is under $RUN; securechatd and MariaDB are stopped."

@@ -66,7 +66,9 @@ setup(void **state)
 	if (scenv_setup(&env, "atk-res") == -1)
 		goto fail;
 	snprintf(env.extra_conf, sizeof(env.extra_conf),
-	    "max_sessions %d\nmax_per_source %d\nmax_startups %d\n",
+	    "max_sessions %d\nmax_per_source %d\nmax_startups %d\n"
+	    /* Accounts here share certificates: not what is tested. */
+	    "bind_certificates no\n",
 	    MAX_SESSIONS, MAX_PER_SOURCE, MAX_STARTUPS);
 	if (scenv_start(&env) == -1)
 		goto fail;

@@ -71,7 +71,9 @@ setup(void **state)
 	if (scenv_setup(&env, "fkill") == -1)
 		goto fail;
 	snprintf(env.extra_conf, sizeof(env.extra_conf),
-	    "max_per_source %d\n", PER_SOURCE);
+	    "max_per_source %d\n"
+	    /* Accounts here share certificates: not what is tested. */
+	    "bind_certificates no\n", PER_SOURCE);
 	if (scenv_start(&env) == -1)
 		goto fail;
 	/* Every account the tests use, registered with its own cert. */

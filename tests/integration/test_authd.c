@@ -14,6 +14,12 @@
  * per-channel request rules (violations kill the worker), the legacy
  * import and its upgrade to scrypt, the database going away and coming
  * back, closed registration, and no password in any log or audit event.
+ *
+ * The requests here carry a certificate fingerprint without the
+ * certificate (the transitional bodies, authd/authd.h) and log in with
+ * certificates other than the registration's, so authd runs with -C 0;
+ * certificate binding, its enforcement and the messaging requests are
+ * tested with real certificates in test_authd_msg.c.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -65,6 +71,13 @@ static char *audit_text;		/* every audit event seen, one a line */
 static size_t audit_len;
 static uint64_t killed[64];		/* serials of AUTHD_CTL_KILL_WORKER */
 static size_t nkilled;
+/* The last AUTHD_CTL_AUTHENTICATED: the master's view of a session. */
+static struct {
+	uint64_t	serial, account_id;
+	char		user[33];
+	uint8_t		fp[32];
+	unsigned int	count;
+} authn;
 
 /* Every password this test sends: none may appear in any log. */
 static const char *const secrets[] = {
@@ -96,7 +109,7 @@ authd_spawn(struct authd_proc *p, const char *regopen)
 		const char *argv[] = { tu_bin("authd"), "-d", "-v", "-D",
 		    db.conf, "-u", user, "-j", jail, "-N", "14", "-r", "8",
 		    "-p", "1", "-F", MAXFAIL, "-W", WINDOW, "-R", regopen,
-		    NULL };
+		    "-C", "0", NULL };
 
 #if defined(__SANITIZE_ADDRESS__)
 		/*
@@ -193,6 +206,21 @@ ctl_drain(struct authd_proc *p, int wait_ms)
 
 			cur_init(&c, m.body, m.len);
 			killed[nkilled++] = cur_u64(&c);
+		} else if (m.hdr.type == AUTHD_CTL_AUTHENTICATED) {
+			struct cursor c;
+			const uint8_t *u;
+			size_t ulen;
+
+			cur_init(&c, m.body, m.len);
+			authn.serial = cur_u64(&c);
+			authn.account_id = cur_u64(&c);
+			u = cur_str16(&c, &ulen, 32);
+			cur_bytes(&c, authn.fp, sizeof(authn.fp));
+			if (cur_done(&c) == -1 || ulen == 0)
+				fail_msg("malformed AUTHENTICATED");
+			memcpy(authn.user, u, ulen);
+			authn.user[ulen] = '\0';
+			authn.count++;
 		} else
 			fail_msg("unexpected control message %u", m.hdr.type);
 	}
@@ -414,11 +442,18 @@ test_login(void **state)
 	uint64_t id = 0, id2 = 0;
 	char canon[64];
 	char *v;
-
 	(void)state;
+	uint64_t serial = next_serial;
+
 	assert_int_equal(login_b(&authd, "192.0.2.3", "alice", 5,
 	    "correct-horse-battery", 21, &id, canon), AUTHD_RES_OK);
 	assert_string_equal(canon, "alice");
+	/* The master heard who the session is from authd itself. */
+	ctl_drain(&authd, 100);
+	assert_true(authn.serial == serial);
+	assert_true(authn.account_id == id);
+	assert_string_equal(authn.user, "alice");
+	assert_memory_equal(authn.fp, fp_other, 32);
 	v = tu_db_query(&db, "SELECT id FROM users WHERE username = 'alice'");
 	assert_non_null(v);
 	assert_int_equal(strtoull(v, NULL, 10), id);
@@ -431,8 +466,11 @@ test_login(void **state)
 	assert_query("SELECT last_login_at IS NOT NULL FROM users WHERE "
 	    "username = 'alice'", "1");
 	assert_true(tu_contains(audit_text, "\"login_ok\""));
-	/* A certificate other than the registration's: allowed, noted. */
+	/* A certificate other than the registration's: allowed (-C 0),
+	 * noted, and not bound. */
 	assert_true(tu_contains(audit_text, "certificate not bound"));
+	assert_query("SELECT COUNT(*) FROM user_certs c JOIN users u ON "
+	    "u.id = c.user_id WHERE u.username = 'alice'", "1");
 }
 
 static void
@@ -685,6 +723,30 @@ test_channel_rules(void **state)
 	assert_int_equal(ipc_send(ch, AUTHD_REQ_LOGIN, 9, junk, 0), 0);
 	assert_violation(ch, serial);
 	assert_true(tu_contains(audit_text, "\"authd_violation\""));
+
+	/* A messaging request before any login. */
+	serial = next_serial++;
+	ch = chan_open(&authd, serial, addr);
+	wbuf_init(&b, 64);
+	wbuf_put_u64(&b, 0);
+	assert_int_equal(ipc_send(ch, AUTHD_REQ_FETCH, 1, b.data, b.len), 0);
+	wbuf_free(&b);
+	assert_violation(ch, serial);
+	/* A REGISTER whose certificate does not hash to its fingerprint. */
+	serial = next_serial++;
+	ch = chan_open(&authd, serial, addr);
+	wbuf_init(&b, 1024);
+	wbuf_put_str16(&b, "mallory", 7);
+	wbuf_put_str16(&b, "m@example.com", 13);
+	wbuf_put_str16(&b, "hunter2-but-longer", 18);
+	wbuf_put(&b, fp_alice, 32);
+	wbuf_put_str16(&b, "not a certificate", 17);
+	assert_int_equal(ipc_send(ch, AUTHD_REQ_REGISTER, 1, b.data, b.len),
+	    0);
+	wbuf_free(&b);
+	assert_violation(ch, serial);
+	assert_query("SELECT COUNT(*) FROM users WHERE username = 'mallory'",
+	    "0");
 
 	/* authd itself goes on serving. */
 	assert_int_equal(login("192.0.2.52", "alice", "correct-horse-battery"),

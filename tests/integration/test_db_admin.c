@@ -1,9 +1,12 @@
 /*
  * test_db_admin.c: `sc-admin db` and `sc-admin user` against a real
  * MariaDB server started by the test harness (tests/lib/mariadb.c):
- * schema creation twice (idempotent), status, the refusal of a readable
- * credentials file and of a newer schema, the legacy import with its
- * rejects, and list / disable / enable / delete / add-cert.
+ * schema creation twice (idempotent), a migration interrupted half-way
+ * and run again, status, the refusal of a readable credentials file and
+ * of a newer schema, the legacy import with its rejects, and list /
+ * disable / enable / delete / add-cert (certificate files).  The
+ * migration of a version-1 database holding accounts is in
+ * test_authd_msg.c.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,16 +16,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include <openssl/evp.h>
 
 #include "mariadb.h"
+#include "pki.h"
 #include "testutil.h"
 #include "util.h"
 
 static struct tu_db db;
+
+/* Every table of schema version 2, in byte order. */
+#define TABLES_V2	"auth_failures,deliveries,envelopes,msg_rate," \
+			"room_members,rooms,schema_version,user_certs,users"
 
 static int
 setup(void **state)
@@ -94,19 +103,29 @@ test_init_idempotent(void **state)
 
 	assert_int_equal(admin(&r, NULL, "db", "init", NULL), 0);
 	assert_true(tu_contains(r.out, "applied version 1"));
+	assert_true(tu_contains(r.out, "applied version 2"));
 	tu_result_free(&r);
 	assert_int_equal(admin(&r, NULL, "db", "init", NULL), 0);
-	assert_true(tu_contains(r.out, "version 1, up to date"));
+	assert_true(tu_contains(r.out, "version 2, up to date"));
 	assert_false(tu_contains(r.out, "applied"));
 	tu_result_free(&r);
 
-	assert_query("SELECT COUNT(*) FROM schema_version", "1");
+	assert_query("SELECT COUNT(*) FROM schema_version", "2");
 	assert_query("SELECT GROUP_CONCAT(table_name ORDER BY BINARY table_name) "
 	    "FROM information_schema.tables WHERE table_schema = 'securechat'",
-	    "auth_failures,schema_version,user_certs,users");
+	    TABLES_V2);
 	assert_query("SELECT COUNT(*) FROM information_schema.tables WHERE "
 	    "table_schema = 'securechat' AND engine = 'InnoDB' AND "
-	    "table_collation LIKE 'utf8mb4%'", "4");
+	    "table_collation LIKE 'utf8mb4%'", "9");
+	/* The certificate's DER, and the index that reads a queue. */
+	assert_query("SELECT CONCAT(data_type, ' ', character_maximum_length, "
+	    "' ', is_nullable) FROM information_schema.columns WHERE "
+	    "table_schema = 'securechat' AND table_name = 'user_certs' AND "
+	    "column_name = 'cert_der'", "varbinary 8192 YES");
+	assert_query("SELECT GROUP_CONCAT(column_name ORDER BY seq_in_index) "
+	    "FROM information_schema.statistics WHERE table_schema = "
+	    "'securechat' AND table_name = 'deliveries' AND index_name = "
+	    "'deliveries_queue'", "recipient_id,state,envelope_id");
 	assert_query("SELECT COUNT(*) FROM information_schema.columns WHERE "
 	    "table_schema = 'securechat' AND table_name = 'users' AND "
 	    "column_name IN ('id','username','email','pw_kdf','pw_salt',"
@@ -114,9 +133,39 @@ test_init_idempotent(void **state)
 	    "'last_login_at')", "12");
 
 	assert_int_equal(admin(&r, NULL, "db", "status", NULL), 0);
-	assert_true(tu_contains(r.out, "schema version:   1"));
+	assert_true(tu_contains(r.out, "schema version:   2"));
 	assert_true(tu_contains(r.out, "users:            0"));
+	assert_true(tu_contains(r.out, "messages:         0 stored"));
 	tu_result_free(&r);
+}
+
+/*
+ * MariaDB commits DDL at once, so a migration can stop half-way (a lost
+ * connection, a full disk): the schema is then at version 1 with some of
+ * version 2's tables and columns.  Running init again finishes it.
+ */
+static void
+test_migration_rerun(void **state)
+{
+	struct tu_result r;
+
+	(void)state;
+	assert_int_equal(tu_db_exec(&db, "DELETE FROM schema_version WHERE "
+	    "version = 2"), 0);
+	assert_int_equal(tu_db_exec(&db, "DROP TABLE msg_rate"), 0);
+	assert_int_equal(tu_db_exec(&db, "DROP TABLE deliveries"), 0);
+	/* user_certs.cert_der and the other tables are already there. */
+	assert_int_equal(admin(&r, NULL, "db", "status", NULL), 1);
+	assert_true(tu_contains(r.out, "schema version:   1"));
+	tu_result_free(&r);
+	assert_int_equal(admin(&r, NULL, "db", "init", NULL), 0);
+	assert_true(tu_contains(r.out, "applied version 2"));
+	tu_result_free(&r);
+	assert_query("SELECT GROUP_CONCAT(table_name ORDER BY BINARY table_name) "
+	    "FROM information_schema.tables WHERE table_schema = 'securechat'",
+	    TABLES_V2);
+	assert_query("SELECT GROUP_CONCAT(version ORDER BY version) FROM "
+	    "schema_version", "1,2");
 }
 
 static void
@@ -276,24 +325,90 @@ test_import_and_manage(void **state)
 	tu_result_free(&r);
 	assert_query("SELECT COUNT(*) FROM users WHERE disabled = 1", "0");
 
-	/* add-cert: plain hex and openssl's colon form; twice is fine. */
-	assert_int_equal(admin(&r, NULL, "user", "add-cert", "legacy1",
-	    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
-	    NULL), 0);
-	tu_result_free(&r);
-	assert_int_equal(admin(&r, NULL, "user", "add-cert", "legacy1",
-	    "00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:"
-	    "00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF", NULL), 0);
-	assert_true(tu_contains(r.out, "already bound"));
-	tu_result_free(&r);
-	assert_int_equal(admin(&r, NULL, "user", "add-cert", "legacy1",
-	    "0011", NULL), 1);
-	tu_result_free(&r);
-	assert_int_equal(admin(&r, NULL, "user", "add-cert", "ghost",
-	    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
-	    NULL), 1);
-	tu_result_free(&r);
-	assert_query("SELECT COUNT(*) FROM user_certs", "1");
+	/* add-cert: a PEM file; its DER file again is the same binding. */
+	{
+		char pem[600], der[600], other[600], e[256];
+		EVP_PKEY *key;
+		X509 *x, *y;
+		struct pki_cert_spec spec;
+		uint8_t buf[PKI_MAX_CERT_DER];
+		size_t len;
+
+		memset(&spec, 0, sizeof(spec));
+		spec.cn = "legacy1";
+		spec.purpose = PKI_PURPOSE_CLIENT;
+		spec.not_before = time(NULL) - 60;
+		spec.not_after = time(NULL) + 86400;
+		assert_non_null(key = pki_rsa_keygen(2048, e, sizeof(e)));
+		assert_non_null(x = pki_make_cert(&spec, key, NULL, NULL, e,
+		    sizeof(e)));
+		spec.cn = "someone-else";
+		assert_non_null(y = pki_make_cert(&spec, key, NULL, NULL, e,
+		    sizeof(e)));
+		snprintf(pem, sizeof(pem), "%s/l1.pem", dir);
+		snprintf(der, sizeof(der), "%s/l1.der", dir);
+		snprintf(other, sizeof(other), "%s/other.pem", dir);
+		assert_int_equal(pki_write_cert(pem, x, 0, e, sizeof(e)), 0);
+		assert_int_equal(pki_write_cert(other, y, 0, e, sizeof(e)), 0);
+		assert_int_equal(pki_cert_to_der(x, buf, sizeof(buf), &len),
+		    0);
+		assert_int_equal(tu_write(der, buf, len), 0);
+
+		assert_int_equal(admin(&r, NULL, "user", "add-cert", "legacy1",
+		    pem, NULL), 0);
+		assert_true(tu_contains(r.out, "bound"));
+		tu_result_free(&r);
+		assert_int_equal(admin(&r, NULL, "user", "add-cert", "legacy1",
+		    der, NULL), 0);
+		assert_true(tu_contains(r.out, "already bound"));
+		tu_result_free(&r);
+		v = tu_db_query(&db, "SELECT CONCAT(LENGTH(cert_der), ' ', "
+		    "LOWER(HEX(cert_sha256)) = SHA2(cert_der, 256)) FROM "
+		    "user_certs");
+		assert_non_null(v);
+		{
+			char expect[32];
+
+			snprintf(expect, sizeof(expect), "%zu 1", len);
+			assert_string_equal(v, expect);
+		}
+		free(v);
+		/* A certificate named for someone else: only on purpose. */
+		assert_int_equal(admin(&r, NULL, "user", "add-cert", "legacy1",
+		    other, NULL), 1);
+		assert_true(tu_contains(r.err, "--any-cn"));
+		tu_result_free(&r);
+		assert_query("SELECT COUNT(*) FROM user_certs", "1");
+		assert_int_equal(admin(&r, NULL, "user", "add-cert",
+		    "--any-cn", "legacy1", other, NULL), 0);
+		tu_result_free(&r);
+		assert_query("SELECT COUNT(*) FROM user_certs", "2");
+		/* A version-1 binding (fingerprint only) gets its DER. */
+		assert_int_equal(tu_db_exec(&db, "UPDATE user_certs SET "
+		    "cert_der = NULL"), 0);
+		assert_int_equal(admin(&r, NULL, "user", "add-cert", "legacy1",
+		    pem, NULL), 0);
+		assert_true(tu_contains(r.out, "now stored"));
+		tu_result_free(&r);
+		assert_query("SELECT COUNT(*) FROM user_certs WHERE cert_der "
+		    "IS NOT NULL", "1");
+		/* Not a certificate file; a fingerprint is not enough now. */
+		assert_int_equal(admin(&r, NULL, "user", "add-cert", "legacy1",
+		    "00112233445566778899aabbccddeeff00112233445566778899aabb"
+		    "ccddeeff", NULL), 1);
+		tu_result_free(&r);
+		assert_int_equal(admin(&r, NULL, "user", "add-cert", "legacy1",
+		    path, NULL), 1);
+		tu_result_free(&r);
+		assert_int_equal(admin(&r, NULL, "user", "add-cert",
+		    "--any-cn", "ghost", pem, NULL), 1);
+		assert_true(tu_contains(r.err, "no such user"));
+		tu_result_free(&r);
+		assert_query("SELECT COUNT(*) FROM user_certs", "2");
+		X509_free(x);
+		X509_free(y);
+		EVP_PKEY_free(key);
+	}
 
 	/* delete takes the certificates with it */
 	assert_int_equal(admin(&r, NULL, "user", "delete", "legacy1", NULL), 0);
@@ -318,6 +433,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_init_idempotent),
+		cmocka_unit_test(test_migration_rerun),
 		cmocka_unit_test(test_newer_schema_refused),
 		cmocka_unit_test(test_config_mode_refused),
 		cmocka_unit_test(test_import_and_manage),

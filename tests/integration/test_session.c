@@ -218,7 +218,7 @@ test_login_and_wrong_password(void **state)
 	assert_true(tu_contains(r.err, "AUTH_FAIL"));
 	tu_result_free(&r);
 	/* Duplicate registration. */
-	assert_int_equal(scenv_client(&env, &r, "bob", "another pass",
+	assert_int_equal(scenv_client(&env, &r, "alice", "another pass",
 	    "", "register --username alice --email other@example.org"), 1);
 	assert_true(tu_contains(r.err, "USER_EXISTS"));
 	tu_result_free(&r);

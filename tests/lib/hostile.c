@@ -1144,6 +1144,8 @@ arena_setup(struct arena *a, const char *tag, const char *extra_conf)
 		{ "max_startups", "max_startups 100:30:200\n" },
 		{ "max_sessions", "max_sessions 400\n" },
 		{ "auth_max_failures", "auth_max_failures 1000\n" },
+		/* The witness account uses alice's certificate. */
+		{ "bind_certificates", "bind_certificates no\n" },
 	};
 	char extra[2048];
 	size_t i;
