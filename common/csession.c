@@ -658,6 +658,32 @@ csession_close(struct csession *cs, const char *my_receipt,
 		seterr(&cs->err, SC_E_PROTOCOL, 0, "not logged in");
 		return -1;
 	}
+	/*
+	 * SYNC first: the server answers once everything it sent before is
+	 * on the wire, and sends nothing unsolicited after it.  Our receipt,
+	 * made after the answer, covers exactly what the server logged.
+	 */
+	if (csession_request(cs, 0xffffffffU, SC_OP_SYNC, "") == -1)
+		return -1;
+	for (;;) {
+		struct cs_event ev;
+		int r;
+
+		if ((r = csession_next_event(cs, cs->timeout_ms, &ev)) == -1)
+			return -1;
+		if (r == 0) {
+			fail_local(cs, SC_E_TIMEOUT, "no answer to SYNC");
+			return -1;
+		}
+		if (ev.type == SC_T_REPLY && ev.u.reply.op == SC_OP_SYNC &&
+		    ev.u.reply.ref == 0xffffffffU) {
+			csession_event_clear(&ev);
+			break;
+		}
+		if (cs->on_event != NULL)
+			cs->on_event(cs->on_event_arg, &ev);
+		csession_event_clear(&ev);
+	}
 	wbuf_init(&stmt, SC_STMT_MAX);
 	wbuf_init(&body, SC_MAX_PAYLOAD);
 	wbuf_init(&out, SC_MAX_PAYLOAD);

@@ -49,6 +49,8 @@ enum csession_state {
 	CS_CLOSED,
 };
 
+struct cs_event;
+
 struct csession {
 	int			 fd;
 	int			 timeout_ms;
@@ -66,6 +68,13 @@ struct csession {
 	uint64_t		 account_id;
 	char			 username[SC_MAX_USERNAME + 1];
 	uint8_t			*ptbuf;		/* SC_MAX_CT bytes */
+	/*
+	 * Records that arrive while csession_close() drains the session
+	 * (before its receipt) go here; NULL drops them (a DELIVER not
+	 * acknowledged is delivered again at the next login).
+	 */
+	void			(*on_event)(void *, struct cs_event *);
+	void			*on_event_arg;
 	struct csession_err	 err;
 };
 

@@ -281,7 +281,8 @@ int	sc_valid_text(const uint8_t *, size_t);
 #define SC_OP_WHO		4	/* arg: empty; items: online users */
 #define SC_OP_ROOMS		5	/* arg: empty; items: my rooms */
 #define SC_OP_MEMBERS		6	/* arg: #room; items: members */
-#define SC_OP_MAX		6
+#define SC_OP_SYNC		7	/* arg: empty; no items: see §8, closing */
+#define SC_OP_MAX		7
 
 struct sc_send {
 	uint32_t	 ref;		/* chosen by the client, echoed in SENT */

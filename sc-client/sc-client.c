@@ -233,6 +233,12 @@ conf_free(struct client_conf *c)
 }
 
 static void
+close_event(void *arg, struct cs_event *ev)
+{
+	(void)msg_event(arg, ev);
+}
+
+static void
 report(const char *what, const struct csession_err *e)
 {
 	if (e->remote)
@@ -464,6 +470,9 @@ main(int argc, char **argv)
 	client.interactive = isatty(STDIN_FILENO);
 	client.redraw = client.interactive && isatty(STDOUT_FILENO);
 	msg_attach(&client, cs);
+	/* What still arrives while closing is shown and acknowledged too. */
+	cs->on_event = close_event;
+	cs->on_event_arg = &client;
 	if (ui_run(&client) == -1) {
 		report("session", &cs->err);
 		rc = 1;

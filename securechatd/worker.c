@@ -70,6 +70,7 @@ struct worker {
 	uint64_t		 fetched_max;	/* highest id from the queue */
 	uint32_t		 who_ref[16];	/* REQUEST WHO awaiting WHO_OK */
 	unsigned int		 who_n;
+	int			 synced;	/* SYNC answered: closing */
 };
 
 static struct worker w;
@@ -813,6 +814,16 @@ handle_request(const uint8_t *pt, size_t ptlen, struct wbuf *out)
 		else
 			reply_names(m.ref, m.op, names, n, out);
 		break;
+	case SC_OP_SYNC:
+		/*
+		 * The client is closing: from now on nothing unsolicited
+		 * (live DELIVER, STATUS) is sent, so that its receipt covers
+		 * exactly our transcript.  Live envelopes stay queued in the
+		 * database until the next login.
+		 */
+		w.synced = 1;
+		reply_code(m.ref, m.op, 0, out);
+		break;
 	case SC_OP_WHO:
 		if (w.router != 1 || w.who_n == sizeof(w.who_ref) /
 		    sizeof(w.who_ref[0])) {
@@ -1005,7 +1016,8 @@ serve(void)
 	for (;;) {
 		struct pollfd pfd[2] = {
 			{ w.fd, POLLIN, 0 },
-			{ w.router == 1 ? WORKER_FD_ROUTER : -1, POLLIN, 0 },
+			{ w.router == 1 && !w.synced ? WORKER_FD_ROUTER : -1,
+			    POLLIN, 0 },
 		};
 		int r;
 

@@ -639,6 +639,9 @@ on_request(struct cfake *fk, struct cfake_conn *from, const uint8_t *pt,
 				n++;
 			}
 		break;
+	case SC_OP_SYNC:
+		/* Nothing is pushed by this server between two requests. */
+		break;
 	case SC_OP_MEMBERS:
 		if (r == NULL) {
 			code = SC_E_BAD_INPUT;
