@@ -13,7 +13,13 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,6 +103,67 @@ teardown(void **state)
 	return 0;
 }
 
+/*
+ * A loopback relay in front of the daemon that keeps every byte both
+ * ways: the capture of what a network observer sees.
+ */
+struct relay {
+	int	 lfd;
+	int	 port;
+	int	 target;
+	char	*cap;
+	size_t	 caplen;
+};
+
+static void *
+relay_run(void *arg)
+{
+	struct relay *rl = arg;
+	struct sockaddr_in sin;
+	char buf[8192];
+	int c, s;
+
+	if ((c = accept(rl->lfd, NULL, NULL)) == -1)
+		return NULL;
+	s = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)rl->target);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(s, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
+		close(c);
+		close(s);
+		return NULL;
+	}
+	for (;;) {
+		struct pollfd p[2] = { { c, POLLIN, 0 }, { s, POLLIN, 0 } };
+		ssize_t k;
+		char *n;
+
+		if (poll(p, 2, 30000) <= 0)
+			break;
+		for (int i = 0; i < 2; i++) {
+			if (!p[i].revents)
+				continue;
+			if ((k = read(p[i].fd, buf, sizeof(buf))) <= 0 ||
+			    write(p[1 - i].fd, buf, (size_t)k) != k)
+				goto out;
+			if ((n = realloc(rl->cap, rl->caplen + (size_t)k)) ==
+			    NULL)
+				goto out;
+			rl->cap = n;
+			memcpy(rl->cap + rl->caplen, buf, (size_t)k);
+			rl->caplen += (size_t)k;
+		}
+	}
+ out:
+	close(c);
+	close(s);
+	return NULL;
+}
+
+static int via_port;	/* when set, clients connect through the relay */
+
 /* Connect and log in (registering the first time) with the user's cert. */
 static struct csession *
 connect_as(const char *who, const char *user, int do_register,
@@ -108,7 +175,7 @@ connect_as(const char *who, const char *user, int do_register,
 	char tr[PATH_MAX + 64], email[64];
 	static int n;
 
-	snprintf(port, sizeof(port), "%d", env.port);
+	snprintf(port, sizeof(port), "%d", via_port ? via_port : env.port);
 	snprintf(cert, sizeof(cert), "%s/%s.pem", env.ca, who);
 	snprintf(key, sizeof(key), "%s/%s.key", env.ca, who);
 	snprintf(tr, sizeof(tr), "%s/msg-%s-%d.log", env.dir, user, n++);
@@ -451,8 +518,50 @@ test_tampered_and_replayed(void **state)
 	code = envelope_open(ev.u.deliver.env, ev.u.deliver.envlen, &me,
 	    bob.trust, 0, &bob.replay, o, reason, sizeof(reason));
 	assert_int_equal(code, ENV_E_REPLAY);
+	/* Acknowledged, as a client does with what it rejects. */
+	assert_int_equal(csession_ack(bob.cs, ev.u.deliver.msg_id,
+	    SC_ST_DELIVERED), 0);
 	csession_event_clear(&ev);
 	free(o);
+}
+
+static void
+test_capture_shows_no_text(void **state)
+{
+	struct relay rl = { 0 };
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+	pthread_t th;
+	uint64_t id;
+
+	(void)state;
+	rl.lfd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(rl.lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(rl.lfd, 1), 0);
+	assert_int_equal(getsockname(rl.lfd, (struct sockaddr *)&sin, &sl), 0);
+	rl.port = ntohs(sin.sin_port);
+	rl.target = env.port;
+	assert_int_equal(pthread_create(&th, NULL, relay_run, &rl), 0);
+
+	/* bob reads through the relay; alice writes directly. */
+	logout(&bob);
+	via_port = rl.port;
+	login(&bob);
+	via_port = 0;
+	id = send_text(&alice, "bob", "the vault code is 4711");
+	assert_int_equal(recv_text(&bob, "alice", "", "the vault code is 4711"),
+	    id);
+	logout(&bob);
+	pthread_join(th, NULL);
+	close(rl.lfd);
+	assert_true(rl.caplen > 2000);
+	assert_null(memmem(rl.cap, rl.caplen, "vault", 5));
+	assert_null(memmem(rl.cap, rl.caplen, "4711", 4));
+	free(rl.cap);
+	login(&bob);
 }
 
 static void
@@ -478,6 +587,7 @@ main(void)
 		cmocka_unit_test(test_room),
 		cmocka_unit_test(test_offline_exactly_once),
 		cmocka_unit_test(test_tampered_and_replayed),
+		cmocka_unit_test(test_capture_shows_no_text),
 		cmocka_unit_test(test_unbound_certificate),
 	};
 
