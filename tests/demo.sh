@@ -72,7 +72,7 @@ CONF
 "$B/securechatd" -t -f "$RUN/securechatd.conf"
 cat "$RUN/securechatd.conf"
 
-say "4. securechatd (master, keyd, authd; one worker per connection)"
+say "4. securechatd (master, keyd, authd, router; one worker per connection)"
 "$B/securechatd" -d -f "$RUN/securechatd.conf" 2> "$RUN/securechatd.log" &
 DAEMON_PID=$!
 for i in $(seq 100); do
