@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "capture.h"
 #include "csession.h"
 #include "envelope.h"
 #include "pki.h"
@@ -101,65 +102,6 @@ teardown(void **state)
 	free_user(&carol);
 	scenv_teardown(&env);
 	return 0;
-}
-
-/*
- * A loopback relay in front of the daemon that keeps every byte both
- * ways: the capture of what a network observer sees.
- */
-struct relay {
-	int	 lfd;
-	int	 port;
-	int	 target;
-	char	*cap;
-	size_t	 caplen;
-};
-
-static void *
-relay_run(void *arg)
-{
-	struct relay *rl = arg;
-	struct sockaddr_in sin;
-	char buf[8192];
-	int c, s;
-
-	if ((c = accept(rl->lfd, NULL, NULL)) == -1)
-		return NULL;
-	s = socket(AF_INET, SOCK_STREAM, 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)rl->target);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(s, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
-		close(c);
-		close(s);
-		return NULL;
-	}
-	for (;;) {
-		struct pollfd p[2] = { { c, POLLIN, 0 }, { s, POLLIN, 0 } };
-		ssize_t k;
-		char *n;
-
-		if (poll(p, 2, 30000) <= 0)
-			break;
-		for (int i = 0; i < 2; i++) {
-			if (!p[i].revents)
-				continue;
-			if ((k = read(p[i].fd, buf, sizeof(buf))) <= 0 ||
-			    write(p[1 - i].fd, buf, (size_t)k) != k)
-				goto out;
-			if ((n = realloc(rl->cap, rl->caplen + (size_t)k)) ==
-			    NULL)
-				goto out;
-			rl->cap = n;
-			memcpy(rl->cap + rl->caplen, buf, (size_t)k);
-			rl->caplen += (size_t)k;
-		}
-	}
- out:
-	close(c);
-	close(s);
-	return NULL;
 }
 
 static int via_port;	/* when set, clients connect through the relay */
@@ -528,39 +470,25 @@ test_tampered_and_replayed(void **state)
 static void
 test_capture_shows_no_text(void **state)
 {
-	struct relay rl = { 0 };
-	struct sockaddr_in sin;
-	socklen_t sl = sizeof(sin);
-	pthread_t th;
+	struct capture cp;
 	uint64_t id;
 
 	(void)state;
-	rl.lfd = socket(AF_INET, SOCK_STREAM, 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(rl.lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	assert_int_equal(listen(rl.lfd, 1), 0);
-	assert_int_equal(getsockname(rl.lfd, (struct sockaddr *)&sin, &sl), 0);
-	rl.port = ntohs(sin.sin_port);
-	rl.target = env.port;
-	assert_int_equal(pthread_create(&th, NULL, relay_run, &rl), 0);
-
+	assert_int_equal(capture_start(&cp, env.port), 0);
 	/* bob reads through the relay; alice writes directly. */
 	logout(&bob);
-	via_port = rl.port;
+	via_port = cp.port;
 	login(&bob);
 	via_port = 0;
 	id = send_text(&alice, "bob", "the vault code is 4711");
 	assert_int_equal(recv_text(&bob, "alice", "", "the vault code is 4711"),
 	    id);
 	logout(&bob);
-	pthread_join(th, NULL);
-	close(rl.lfd);
-	assert_true(rl.caplen > 2000);
-	assert_null(memmem(rl.cap, rl.caplen, "vault", 5));
-	assert_null(memmem(rl.cap, rl.caplen, "4711", 4));
-	free(rl.cap);
+	capture_wait(&cp);
+	assert_true(cp.len > 2000);
+	assert_null(memmem(cp.bytes, cp.len, "vault", 5));
+	assert_null(memmem(cp.bytes, cp.len, "4711", 4));
+	capture_free(&cp);
 	login(&bob);
 }
 

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "capture.h"
 #include "csession.h"
 #include "proto.h"
 #include "scenv.h"
@@ -394,97 +395,30 @@ test_tamper_and_replay(void **state)
 	assert_true(scenv_wait_audit(&env, "\"replay_rejected\"", 10));
 }
 
-/* A loopback relay that keeps a copy of every byte: the "capture". */
-struct relay {
-	int	 lfd;
-	int	 port;
-	int	 target;
-	char	*cap;
-	size_t	 caplen;
-};
-
-static void *
-relay_run(void *arg)
-{
-	struct relay *rl = arg;
-	struct sockaddr_in sin;
-	int c, s;
-	char buf[8192];
-
-	if ((c = accept(rl->lfd, NULL, NULL)) == -1)
-		return NULL;
-	s = socket(AF_INET, SOCK_STREAM, 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)rl->target);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(s, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
-		close(c);
-		return NULL;
-	}
-	for (;;) {
-		struct pollfd p[2] = { { c, POLLIN, 0 }, { s, POLLIN, 0 } };
-		ssize_t k;
-		int i;
-
-		if (poll(p, 2, 20000) <= 0)
-			break;
-		for (i = 0; i < 2; i++) {
-			if (!p[i].revents)
-				continue;
-			if ((k = read(p[i].fd, buf, sizeof(buf))) <= 0)
-				goto out;
-			if (write(p[1 - i].fd, buf, (size_t)k) != k)
-				goto out;
-			rl->cap = realloc(rl->cap, rl->caplen + (size_t)k);
-			memcpy(rl->cap + rl->caplen, buf, (size_t)k);
-			rl->caplen += (size_t)k;
-		}
-	}
- out:
-	close(c);
-	close(s);
-	return NULL;
-}
-
 static void
 test_capture_shows_no_secret(void **state)
 {
-	struct relay rl = { 0 };
-	struct sockaddr_in sin;
-	socklen_t sl = sizeof(sin);
+	struct capture cp;
 	struct tu_result r;
-	pthread_t th;
 	int saved;
 
 	(void)state;
-	rl.lfd = socket(AF_INET, SOCK_STREAM, 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(rl.lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	assert_int_equal(listen(rl.lfd, 1), 0);
-	assert_int_equal(getsockname(rl.lfd, (struct sockaddr *)&sin, &sl), 0);
-	rl.port = ntohs(sin.sin_port);
-	rl.target = env.port;
-	assert_int_equal(pthread_create(&th, NULL, relay_run, &rl), 0);
-
+	assert_int_equal(capture_start(&cp, env.port), 0);
 	saved = env.port;
-	env.port = rl.port;
+	env.port = cp.port;
 	assert_int_equal(scenv_client(&env, &r, "carol", "Sup3rSecretPassw0rd",
 	    "the eagle lands at midnight\n/exit\n",
 	    "register --username carol --email carol@example.org"), 0);
 	env.port = saved;
 	assert_true(tu_contains(r.out, "Server> echo: the eagle lands at midnight"));
 	tu_result_free(&r);
-	pthread_join(th, NULL);
-	close(rl.lfd);
+	capture_wait(&cp);
 
-	assert_true(rl.caplen > 1000);
-	assert_null(memmem(rl.cap, rl.caplen, "Sup3rSecret", 11));
-	assert_null(memmem(rl.cap, rl.caplen, "eagle", 5));
-	assert_null(memmem(rl.cap, rl.caplen, "carol@example", 13));
-	free(rl.cap);
+	assert_true(cp.len > 1000);
+	assert_null(memmem(cp.bytes, cp.len, "Sup3rSecret", 11));
+	assert_null(memmem(cp.bytes, cp.len, "eagle", 5));
+	assert_null(memmem(cp.bytes, cp.len, "carol@example", 13));
+	capture_free(&cp);
 }
 
 static void
