@@ -95,7 +95,7 @@ static const struct conf_keyword keywords[] = {
 	KS("max_startups", CT_STARTUPS, startups_begin),
 	KN("message_burst", CT_UINT, message_burst, 1, 10000),
 	KN("message_queue_max", CT_UINT, message_queue_max, 1, 10000000),
-	KN("message_rate", CT_UINT, message_rate, 1, 10000),
+	KN("message_rate", CT_UINT, message_rate, 1, 1000),	/* authd -M */
 	KN("message_retention", CT_UINT, message_retention, 1, 3650),
 	KS("receipt_dir", CT_PATH, receipt_dir),
 	KN("registration", CT_BOOL, registration, 0, 1),

@@ -8,7 +8,7 @@
 #
 #   BUILD=build sh tests/bench/run.sh [-q] [-n sessions] [-P phases] [-T s]
 #     -q   short runs (about a minute) to check the harness itself
-#     -P   only some phases (cold,startup,kdf,hs,speed,echo,held)
+#     -P   only some phases (cold,startup,kdf,hs,speed,echo,relay,held)
 #     -T   every timed run this long, e.g. to profile it with perf
 #
 # The table is printed and written to $BUILD/bench/results.md.
@@ -16,8 +16,10 @@ set -eu
 : "${BUILD:=build}"
 SC_SRCDIR=$(pwd); export SC_SRCDIR BUILD
 
+# The router too: messages between online users go through it (relay).
 make --no-print-directory BUILD="$BUILD" "$BUILD/bin/securechatd" \
-    "$BUILD/bin/keyd" "$BUILD/bin/authd" "$BUILD/bin/sc-admin"
+    "$BUILD/bin/keyd" "$BUILD/bin/authd" "$BUILD/bin/router" \
+    "$BUILD/bin/sc-admin"
 # The reference TLS client in scbench uses libssl: only this program links
 # it, never the product (built above without it).  LDLIBS from the
 # environment is the initial value the Makefile's "LDLIBS +=" appends to.

@@ -17,6 +17,11 @@
  *                     same parameters on every core.
  *   echo              CHAT round trips in 1 and in 16 sessions, vs the
  *                     RSA-2048 ceiling from `openssl speed`.
+ *   relay             100 users online, 50 pairs exchanging end-to-end
+ *                     envelopes through worker, authd (MariaDB), router:
+ *                     messages delivered/s at a fixed load and saturated,
+ *                     p50/p99 from send to envelope opened, vs the RSA
+ *                     cost of a message from `openssl speed`.
  *   sessions held     1,000 logged-in sessions; Private_Dirty per worker
  *                     from /proc/PID/smaps_rollup.
  *   start-up          exec to listening, to first handshake, to first echo.
@@ -32,7 +37,7 @@
  * the figures; it exits 1 only when the installation could not be set up.
  * Usage: scbench [-q] [-o results.md] [-n sessions] [-P phases] [-T secs]
  *   -q  short runs, 100 sessions held (checks the harness in a minute)
- *   -P  only these phases: cold,startup,kdf,hs,speed,echo,held
+ *   -P  only these phases: cold,startup,kdf,hs,speed,echo,relay,held
  *   -T  every timed run this long (for profiling with perf)
  */
 #include <sys/mman.h>
@@ -68,12 +73,14 @@
 #include <openssl/ssl.h>
 
 #include "csession.h"
+#include "envelope.h"
 #include "pki.h"
 #include "proto.h"
 #include "sandbox.h"
 #include "sccrypto.h"
 #include "scenv.h"
 #include "testutil.h"
+#include "util.h"
 
 #define MAX_CHILDREN	32
 #define LAT_CAP		200000		/* latencies kept per child */
@@ -101,7 +108,12 @@ static const char *const cold_names[] = {
 struct slot {
 	uint64_t	 ok;
 	uint64_t	 fail;
-	uint64_t	 aux;		/* held sessions: echoes answered */
+	uint64_t	 aux;		/* held sessions: echoes answered;
+					   relay: deliveries in all */
+	uint64_t	 sent;		/* relay: SEND accepted (SENT 0) */
+	uint64_t	 status;	/* relay: STATUS delivered received */
+	uint64_t	 late;		/* relay: sends behind the schedule */
+	double		 sent_lat;	/* relay: sum of send to SENT, s */
 	double		 t_end;		/* last completion (monotonic s) */
 	double		 cpu;		/* CPU s from the start to the end */
 	int		 setup_failed;
@@ -132,12 +144,13 @@ struct child {
 	SSL_CTX		*tls;
 	struct csession	**cs;
 	size_t		 ncs;
+	void		*priv;		/* the phase's own state */
 };
 
 /* CPU seconds used so far, per part of the installation. */
 struct cpu {
 	double		 workers;	/* reaped by the master */
-	double		 master, keyd, authd, db, tls;
+	double		 master, keyd, authd, router, db, tls;
 	double		 gens;		/* the load generators (their own) */
 	double		 wall;
 };
@@ -147,6 +160,9 @@ struct run {
 	unsigned int	 n;
 	double		 secs;
 	uint64_t	 ok, fail, aux;
+	uint64_t	 sent, status, late;	/* relay */
+	double		 sent_lat_ms;		/* relay: mean send to SENT */
+	double		 stmts;			/* relay: SQL executed */
 	double		 elapsed;
 	double		 rate;
 	double		 ready_at;	/* when every child was ready */
@@ -197,6 +213,11 @@ struct bench {
 	double		 held_open_s;
 	uint64_t	 held_echoed;
 	struct memsum	 mem;
+	struct run	 relay_fixed, relay_sat;
+	double		 relay_certs_s;		/* issuing 100 certificates */
+	double		 relay_setup_s;		/* registering 100 users */
+	char		 relay_err[320];
+	int		 relay_ran;
 	char		 fsinfo[128];
 	double		 exec_true_ms, exec_sc_ms;	/* fork+exec+exit */
 	double		 cold[COLD_N];		/* -C medians, ms */
@@ -483,6 +504,8 @@ cpu_snap(struct bench *b, struct cpu *c)
 			c->keyd += proc_cpu(pid, 0);
 		else if (strcmp(exe, "authd") == 0)
 			c->authd += proc_cpu(pid, 0);
+		else if (strcmp(exe, "router") == 0)
+			c->router += proc_cpu(pid, 0);
 		else
 			c->workers += proc_cpu(pid, 0);
 	}
@@ -496,6 +519,7 @@ cpu_delta(struct cpu *d, const struct cpu *a, const struct cpu *z)
 	d->master = z->master - a->master;
 	d->keyd = z->keyd - a->keyd;
 	d->authd = z->authd - a->authd;
+	d->router = z->router - a->router;
 	d->db = z->db - a->db;
 	d->tls = z->tls - a->tls;
 	d->wall = z->wall - a->wall;
@@ -617,6 +641,10 @@ run_children(struct bench *b, struct run *r, unsigned int n, double secs,
 		r->ok += s->ok;
 		r->fail += s->fail;
 		r->aux += s->aux;
+		r->sent += s->sent;
+		r->status += s->status;
+		r->late += s->late;
+		r->sent_lat_ms += s->sent_lat;
 		r->setup_failed += (unsigned int)s->setup_failed;
 		r->cpu.gens += s->cpu;
 		if (s->t_end > t_end)
@@ -625,6 +653,8 @@ run_children(struct bench *b, struct run *r, unsigned int n, double secs,
 			snprintf(r->err, sizeof(r->err), "%s", s->err);
 		nlat += s->nlat;
 	}
+	if (r->sent > 0)
+		r->sent_lat_ms = r->sent_lat_ms * 1000 / (double)r->sent;
 	r->elapsed = t_end > b->sh->start ? t_end - b->sh->start : 0;
 	r->rate = r->elapsed > 0 ? (double)r->ok / r->elapsed : 0;
 	if (nlat == 0)
@@ -655,31 +685,49 @@ lat_add(struct child *ch, double t0, double t1)
 
 /* ---- SecureChat clients ---- */
 
+/*
+ * Options for a session with the certificate and key named who (the CA
+ * directory's who.pem and who.key): an account is bound to certificates
+ * whose CN is its name (bind_certificates, the default), so each bench
+ * account has its own; a bare handshake uses alice's.
+ */
 static void
 client_opts(struct bench *b, struct csession_opts *o, char *port,
-    size_t portlen)
+    size_t portlen, const char *who)
 {
+	char file[64];
+
 	snprintf(port, portlen, "%d", b->e.port);
 	memset(o, 0, sizeof(*o));
 	o->host = "127.0.0.1";
 	o->port = port;
 	o->ca = scenv_ca_file(&b->e, "ca.pem");
-	o->cert = scenv_ca_file(&b->e, "alice.pem");
-	o->key = scenv_ca_file(&b->e, "alice.key");
+	snprintf(file, sizeof(file), "%s.pem", who);
+	o->cert = scenv_ca_file(&b->e, file);
+	snprintf(file, sizeof(file), "%s.key", who);
+	o->key = scenv_ca_file(&b->e, file);
 	o->server_name = "localhost";
 	o->timeout_ms = 60000;
+}
+
+/* A handshake as who (alice when NULL); NULL on failure. */
+static struct csession *
+session_handshake(struct bench *b, const char *who, struct csession_err *err)
+{
+	struct csession_opts o;
+	char port[16];
+
+	client_opts(b, &o, port, sizeof(port), who != NULL ? who : "alice");
+	return csession_open(&o, err);
 }
 
 /* A handshake, and a login when user is not NULL; NULL on failure. */
 static struct csession *
 session_open(struct bench *b, const char *user, struct csession_err *err)
 {
-	struct csession_opts o;
 	struct csession *cs;
-	char port[16];
 
-	client_opts(b, &o, port, sizeof(port));
-	if ((cs = csession_open(&o, err)) == NULL)
+	if ((cs = session_handshake(b, user, err)) == NULL)
 		return NULL;
 	if (user != NULL && csession_login(cs, user, BENCH_PASSWORD) == -1) {
 		*err = cs->err;
@@ -823,6 +871,545 @@ setup_held(struct bench *b, struct child *ch)
 	}
 	ch->slot->t_end = now_s();
 	return 0;
+}
+
+/*
+ * ---- relay: 100 users online, direct messages from user i to i + 50 ----
+ *
+ * Each load generator process drives its share of the pairs (sender and
+ * recipient in the same process) over poll(2), as sc-client does for its
+ * one session: the sender fetched the recipient's certificate once (a
+ * REQUEST CERTS at setup, then cached as sc-client caches it for a direct
+ * conversation), seals each message (envelope_seal: RSA-OAEP to the
+ * recipient's certificate, signed by the sender) and sends it; the
+ * recipient opens each DELIVER (envelope_open, replay table in memory)
+ * and acknowledges it as delivered, which the server reports to the
+ * sender in a STATUS.  The send time travels inside the encrypted text
+ * (CLOCK_MONOTONIC is one clock for every process of the machine), so the
+ * latency is from the sender's send time to the envelope opened.
+ */
+
+#define RELAY_USERS	100
+#define RELAY_PAIRS	(RELAY_USERS / 2)
+#define RELAY_GENS	4	/* generator processes, each with poll(2) */
+#define RELAY_TEXT	100	/* bytes of text in each message */
+#define RELAY_RATE	100	/* fixed offered load, messages/s in all */
+/*
+ * Saturated: unacknowledged messages per sender.  One (50 in flight)
+ * already saturates two CPUs; more only lengthens the queues.
+ */
+#define RELAY_WINDOW	2
+#define RELAY_DRAIN_S	20	/* after the end, to finish what is in flight */
+#define RELAY_STALL_S	10	/* no SENT or STATUS for that long: give up */
+#define RELAY_LATE_S	0.050	/* a fixed-load send this late is counted */
+#define RELAY_BURST	4	/* events taken from one session in a row */
+#define RELAY_REFS	256	/* send times kept per sender, by ref */
+
+/*
+ * Private operations (RSA-2048 sign, or OAEP decryption: the same CRT
+ * exponentiation) and public ones (verify, OAEP encryption) per message:
+ * sender: chain checks of its own and the recipient's certificate (2
+ * public), key wrap (1 public), envelope signature, SEND record (2
+ * private), SENT and STATUS records (2 public); sender's worker: SEND
+ * record, sender chain, envelope signature (3 public); keyd: SENT,
+ * DELIVER, STATUS records (3 private); recipient: DELIVER record, sender
+ * chain, envelope signature (3 public), unwrap, ACK record (2 private);
+ * recipient's worker: ACK record (1 public).  On the path from the send
+ * to the envelope opened: 4 private (envelope, SEND, DELIVER, unwrap) and
+ * 9 public operations.  The server's share: 3 private, 4 public.
+ */
+#define RELAY_PRIV	7
+#define RELAY_PUB	12
+#define RELAY_PATH_PRIV	4
+#define RELAY_PATH_PUB	9
+/* Of which in the server (keyd, workers): what a deployment pays. */
+#define RELAY_SRV_PRIV	3
+#define RELAY_SRV_PUB	4
+
+struct relay_cfg {
+	int		 reg;		/* register the users (the first run) */
+	double		 rate;		/* messages/s per sender; 0: window */
+	unsigned int	 window;
+};
+
+struct relay_sess {
+	unsigned int	 user;
+	char		 name[16];
+	struct csession	*cs;
+	struct env_replay replay;
+	int		 dead;
+	/* A sender's: its recipient, whose certificate came from CERTS. */
+	char		 peer[16];
+	X509		*peer_cert;
+	uint32_t	 ref;
+	unsigned int	 inflight;	/* sent, no STATUS delivered yet */
+	double		 next;		/* fixed load: the next send */
+	double		 progress;	/* the last SENT or STATUS */
+	uint64_t	 seq;
+	/* Send times by ref, for send to SENT (refs are consecutive). */
+	double		 t_ref[RELAY_REFS];
+};
+
+/* One generator: senders in s[0..npairs), their recipients after. */
+struct relay_gen {
+	struct relay_sess *s;
+	size_t		 n, npairs;
+	struct pollfd	*pfd;
+	struct env_opened *o;
+	uint64_t	 attempts, refused, delivered, bad, stale, stalls;
+};
+
+static void
+relay_name(char *buf, size_t len, unsigned int user)
+{
+	snprintf(buf, len, "relay%02u", user);
+}
+
+/* Handshake with the user's own certificate, then REGISTER or LOGIN. */
+static int
+relay_open(struct bench *b, struct child *ch, struct relay_sess *s, int reg)
+{
+	struct csession_opts o;
+	struct csession_err err;
+	char port[16], email[64];
+
+	client_opts(b, &o, port, sizeof(port), s->name);
+	if ((s->cs = csession_open(&o, &err)) == NULL) {
+		note_cs_error(ch, &err);
+		return -1;
+	}
+	snprintf(email, sizeof(email), "%s@example.org", s->name);
+	if ((reg ? csession_register(s->cs, s->name, email, BENCH_PASSWORD) :
+	    csession_login(s->cs, s->name, BENCH_PASSWORD)) == -1) {
+		note_cs_error(ch, &s->cs->err);
+		return -1;
+	}
+	return 0;
+}
+
+/* REQUEST CERTS for the sender's recipient: exactly one certificate. */
+static int
+relay_certs_of(struct child *ch, struct relay_sess *s)
+{
+	struct cs_event ev;
+	char err[128], nm[ENV_MAX_NAME + 1];
+	double limit = now_s() + 60;
+	size_t i;
+	int r;
+
+	if (csession_request(s->cs, ++s->ref, SC_OP_CERTS, s->peer) == -1) {
+		note_cs_error(ch, &s->cs->err);
+		return -1;
+	}
+	while (now_s() < limit) {
+		if ((r = csession_next_event(s->cs, 1000, &ev)) == -1) {
+			note_cs_error(ch, &s->cs->err);
+			return -1;
+		}
+		if (r == 0)
+			continue;
+		if (ev.type != SC_T_REPLY || ev.u.reply.ref != s->ref) {
+			csession_event_clear(&ev);
+			continue;
+		}
+		for (i = 0; ev.u.reply.code == 0 && i < ev.u.reply.n; i++) {
+			if (ev.u.reply.item[i].namelen >= sizeof(nm))
+				continue;
+			memcpy(nm, ev.u.reply.item[i].name,
+			    ev.u.reply.item[i].namelen);
+			nm[ev.u.reply.item[i].namelen] = '\0';
+			if (strcmp(nm, s->peer) == 0 && s->peer_cert == NULL)
+				s->peer_cert = pki_cert_from_der(
+				    ev.u.reply.item[i].data,
+				    ev.u.reply.item[i].datalen, err,
+				    sizeof(err));
+		}
+		if (s->peer_cert == NULL)
+			slot_error(ch->slot, ev.u.reply.code, "CERTS %s: "
+			    "code %s, %u items", s->peer,
+			    sc_err_name(ev.u.reply.code), ev.u.reply.n);
+		csession_event_clear(&ev);
+		return s->peer_cert != NULL ? 0 : -1;
+	}
+	slot_error(ch->slot, SC_E_TIMEOUT, "CERTS %s: no REPLY", s->peer);
+	return -1;
+}
+
+static int
+setup_relay(struct bench *b, struct child *ch)
+{
+	const struct relay_cfg *cfg = ch->arg;
+	struct relay_gen *g;
+	unsigned int p;
+	size_t k;
+
+	if ((g = calloc(1, sizeof(*g))) == NULL)
+		return -1;
+	ch->priv = g;
+	for (p = (unsigned int)ch->idx; p < RELAY_PAIRS; p += RELAY_GENS)
+		g->npairs++;
+	g->n = 2 * g->npairs;
+	if ((g->s = calloc(g->n, sizeof(*g->s))) == NULL ||
+	    (g->pfd = calloc(g->n, sizeof(*g->pfd))) == NULL ||
+	    (g->o = calloc(1, sizeof(*g->o))) == NULL)
+		return -1;
+	for (k = 0, p = (unsigned int)ch->idx; k < g->npairs;
+	    k++, p += RELAY_GENS) {
+		g->s[k].user = p;
+		g->s[g->npairs + k].user = p + RELAY_PAIRS;
+	}
+	for (k = 0; k < g->n; k++) {
+		struct relay_sess *s = &g->s[k];
+
+		relay_name(s->name, sizeof(s->name), s->user);
+		envelope_replay_init(&s->replay);
+		g->pfd[k].fd = -1;
+	}
+	/* Recipients first: a sender asks for a registered user's cert. */
+	for (k = g->n; k-- > 0;) {
+		if (relay_open(b, ch, &g->s[k], cfg->reg) == -1)
+			return -1;
+		g->pfd[k].fd = csession_fd(g->s[k].cs);
+		g->pfd[k].events = POLLIN;
+	}
+	for (k = 0; k < g->npairs; k++) {
+		relay_name(g->s[k].peer, sizeof(g->s[k].peer),
+		    g->s[k].user + RELAY_PAIRS);
+		if (relay_certs_of(ch, &g->s[k]) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+relay_dead(struct child *ch, struct relay_gen *g, size_t k)
+{
+	struct relay_sess *s = &g->s[k];
+
+	if (s->dead)
+		return;
+	note_cs_error(ch, &s->cs->err);
+	s->dead = 1;
+	g->pfd[k].fd = -1;
+}
+
+/*
+ * Seal one message for the sender's recipient and send it; t_send is the
+ * time the latency counts from (the schedule under a fixed load, else
+ * now, before sealing).
+ */
+static void
+relay_send(struct child *ch, struct relay_gen *g, size_t k, double t_send)
+{
+	struct relay_sess *s = &g->s[k];
+	struct env_identity me = { s->name, s->cs->cert, s->cs->key };
+	struct env_rcpt_in rc = { s->peer, s->peer_cert };
+	char text[RELAY_TEXT + 1], reason[256];
+	struct wbuf out;
+	uint64_t counter;
+	int n, code;
+
+	/* The send time travels inside: the recipient checks nothing else. */
+	n = snprintf(text, sizeof(text), "bench %s to %s #%llu t=%.6f ",
+	    s->name, s->peer, (unsigned long long)++s->seq, t_send);
+	if (n < 0 || n >= RELAY_TEXT)
+		n = 0;
+	memset(text + n, 'x', (size_t)(RELAY_TEXT - n));
+	text[RELAY_TEXT] = '\0';
+	if (envelope_replay_next(&s->replay, s->name, s->peer, now_ms(),
+	    &counter) == -1) {
+		ch->slot->fail++;
+		slot_error(ch->slot, 0, "%s: counter exhausted", s->name);
+		return;
+	}
+	wbuf_init(&out, ENV_MAX_LEN);
+	code = envelope_seal(&out, &me, &rc, 1, "", now_ms(), counter,
+	    (const uint8_t *)text, RELAY_TEXT, s->cs->trust, 0, reason,
+	    sizeof(reason));
+	if (code != 0) {
+		ch->slot->fail++;
+		slot_error(ch->slot, code, "seal %s: %s: %s", s->name,
+		    envelope_err_name(code), reason);
+		wbuf_free(&out);
+		return;
+	}
+	(void)envelope_replay_update(&s->replay, s->name, s->peer, counter);
+	s->t_ref[(s->ref + 1) % RELAY_REFS] = t_send;
+	if (csession_send_envelope(s->cs, ++s->ref, out.data, out.len) == -1)
+		relay_dead(ch, g, k);
+	else {
+		g->attempts++;
+		s->inflight++;
+	}
+	wbuf_free(&out);
+}
+
+/* A DELIVER: open it as the recipient would, take the latency, ACK. */
+static void
+relay_deliver(struct bench *b, struct child *ch, struct relay_gen *g,
+    size_t k, const struct sc_deliver *d)
+{
+	struct relay_sess *s = &g->s[k];
+	struct env_identity me = { s->name, s->cs->cert, s->cs->key };
+	char reason[256];
+	const char *p;
+	double t0 = 0, t1;
+	int code;
+
+	code = envelope_open(d->env, d->envlen, &me, s->cs->trust, 0,
+	    &s->replay, g->o, reason, sizeof(reason));
+	t1 = now_s();
+	if (code == 0) {
+		if ((p = strstr((const char *)g->o->body, " t=")) != NULL)
+			t0 = strtod(p + 3, NULL);
+		envelope_opened_clear(g->o);
+		/*
+		 * Left over from an earlier run (seconds before this one
+		 * started; the first send is at the start, printed to the
+		 * microsecond): acknowledged, not counted.
+		 */
+		if (t0 < b->sh->start - 0.5)
+			g->stale++;
+		else {
+			g->delivered++;
+			if (t1 <= b->sh->deadline)
+				ch->slot->ok++;
+			lat_add(ch, t0, t1);
+		}
+	} else {
+		g->bad++;
+		ch->slot->fail++;
+		slot_error(ch->slot, code, "%s cannot open message %llu: %s: "
+		    "%s", s->name, (unsigned long long)d->msg_id,
+		    envelope_err_name(code), reason);
+	}
+	if (csession_ack(s->cs, d->msg_id, SC_ST_DELIVERED) == -1)
+		relay_dead(ch, g, k);
+}
+
+static void
+relay_event(struct bench *b, struct child *ch, struct relay_gen *g,
+    size_t k, struct cs_event *ev)
+{
+	struct relay_sess *s = &g->s[k];
+
+	switch (ev->type) {
+	case SC_T_SENT:
+		s->progress = now_s();
+		if (ev->u.sent.code == 0) {
+			ch->slot->sent++;
+			if (s->ref - ev->u.sent.ref < RELAY_REFS)
+				ch->slot->sent_lat += s->progress -
+				    s->t_ref[ev->u.sent.ref % RELAY_REFS];
+			break;
+		}
+		g->refused++;
+		ch->slot->fail++;
+		if (s->inflight > 0)
+			s->inflight--;
+		slot_error(ch->slot, ev->u.sent.code, "SENT refused: %s: %.*s",
+		    sc_err_name(ev->u.sent.code), (int)ev->u.sent.reasonlen,
+		    (const char *)ev->u.sent.reason);
+		break;
+	case SC_T_STATUS:
+		if (ev->u.status.state != SC_ST_DELIVERED)
+			break;
+		s->progress = now_s();
+		ch->slot->status++;
+		if (s->inflight > 0)
+			s->inflight--;
+		break;
+	case SC_T_DELIVER:
+		relay_deliver(b, ch, g, k, &ev->u.deliver);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Everything this generator sent has been answered, delivered, reported. */
+static int
+relay_drained(const struct child *ch, const struct relay_gen *g)
+{
+	const struct slot *sl = ch->slot;
+
+	return g->attempts == sl->sent + g->refused &&
+	    g->delivered + g->bad >= sl->sent && sl->status >= sl->sent;
+}
+
+/*
+ * The whole run in one call: send (on the schedule, or keeping the
+ * window full) until the deadline, then finish what is in flight.
+ */
+static int
+step_relay(struct bench *b, struct child *ch)
+{
+	const struct relay_cfg *cfg = ch->arg;
+	struct relay_gen *g = ch->priv;
+	struct cs_event ev;
+	double start = b->sh->start, deadline = b->sh->deadline, now;
+	size_t k;
+	int timeout, nready, r, i;
+
+	/* Fixed load: the senders' schedules interleave evenly. */
+	for (k = 0; k < g->npairs; k++) {
+		g->s[k].progress = start;
+		if (cfg->rate > 0)
+			g->s[k].next = start + (double)g->s[k].user /
+			    (cfg->rate * RELAY_PAIRS);
+	}
+	for (;;) {
+		now = now_s();
+		if (now >= deadline && relay_drained(ch, g))
+			break;
+		if (now > deadline + RELAY_DRAIN_S) {
+			slot_error(ch->slot, SC_E_TIMEOUT, "%llu sent, %llu "
+			    "delivered, %llu STATUS %d s after the end",
+			    (unsigned long long)ch->slot->sent,
+			    (unsigned long long)g->delivered,
+			    (unsigned long long)ch->slot->status,
+			    RELAY_DRAIN_S);
+			break;
+		}
+		timeout = 50;
+		for (k = 0; k < g->npairs && now < deadline; k++) {
+			struct relay_sess *s = &g->s[k];
+
+			if (s->dead)
+				continue;
+			if (cfg->rate > 0) {
+				while (s->next <= now && s->next < deadline &&
+				    !s->dead) {
+					if (now - s->next > RELAY_LATE_S)
+						ch->slot->late++;
+					relay_send(ch, g, k, s->next);
+					s->next += 1 / cfg->rate;
+				}
+				if ((s->next - now) * 1000 < timeout)
+					timeout = (int)((s->next - now) * 1000);
+				continue;
+			}
+			if (s->inflight > 0 &&
+			    now - s->progress > RELAY_STALL_S) {
+				g->stalls += s->inflight;
+				s->inflight = 0;
+			}
+			while (s->inflight < cfg->window && !s->dead)
+				relay_send(ch, g, k, now_s());
+		}
+		if (timeout < 0)
+			timeout = 0;
+		if ((nready = poll(g->pfd, (nfds_t)g->n, timeout)) == -1 &&
+		    errno != EINTR) {
+			slot_error(ch->slot, 0, "poll: %s", strerror(errno));
+			break;
+		}
+		for (k = 0; nready > 0 && k < g->n; k++) {
+			if (g->pfd[k].fd == -1 || g->pfd[k].revents == 0)
+				continue;
+			for (i = 0; i < RELAY_BURST && !g->s[k].dead; i++) {
+				r = csession_next_event(g->s[k].cs, 0, &ev);
+				if (r == -1)
+					relay_dead(ch, g, k);
+				if (r != 1)
+					break;
+				relay_event(b, ch, g, k, &ev);
+				csession_event_clear(&ev);
+			}
+		}
+	}
+	ch->slot->aux = g->delivered;
+	if (g->stalls > 0)
+		slot_error(ch->slot, SC_E_TIMEOUT, "%llu messages without a "
+		    "STATUS for %d s", (unsigned long long)g->stalls,
+		    RELAY_STALL_S);
+	if (g->stale > 0)
+		say("relay generator %d: %llu messages of an earlier run "
+		    "acknowledged", ch->idx, (unsigned long long)g->stale);
+	/* The rate counts what was delivered by the deadline. */
+	ch->slot->t_end = deadline;
+	return -1;
+}
+
+static void
+teardown_relay(struct bench *b, struct child *ch)
+{
+	struct relay_gen *g = ch->priv;
+	size_t k;
+
+	(void)b;
+	if (g == NULL)
+		return;
+	for (k = 0; g->s != NULL && k < g->n; k++) {
+		csession_free(g->s[k].cs);
+		X509_free(g->s[k].peer_cert);
+		envelope_replay_free(&g->s[k].replay);
+	}
+	if (g->o != NULL)
+		envelope_opened_clear(g->o);
+	free(g->o);
+	free(g->pfd);
+	free(g->s);
+	free(g);
+	ch->priv = NULL;
+}
+
+/*
+ * One certificate per user, CN = username (an envelope names its
+ * recipients by CN).  The RSA keys are generated on every core (sc-admin
+ * makes its key under the CA lock, one at a time), then sc-admin pki
+ * issue signs each with --key-in.
+ */
+static int
+relay_issue_certs(struct bench *b)
+{
+	struct tu_result r;
+	pid_t pids[16];
+	int i, st, bad = 0, rc;
+
+	for (i = 0; i < b->ncpu; i++) {
+		if ((pids[i] = fork()) == -1)
+			return -1;
+		if (pids[i] == 0) {
+			unsigned int u;
+
+			(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+			for (u = (unsigned int)i; u < RELAY_USERS;
+			    u += (unsigned int)b->ncpu) {
+				char name[16], path[PATH_MAX + 32], err[256];
+				EVP_PKEY *key;
+
+				relay_name(name, sizeof(name), u);
+				snprintf(path, sizeof(path), "%s/%s.key",
+				    b->e.ca, name);
+				if ((key = pki_rsa_keygen(2048, err,
+				    sizeof(err))) == NULL ||
+				    pki_write_key(path, key, 0, err,
+				    sizeof(err)) == -1) {
+					say("%s: %s", path, err);
+					_exit(1);
+				}
+				EVP_PKEY_free(key);
+			}
+			_exit(0);
+		}
+	}
+	for (i = 0; i < b->ncpu; i++)
+		if (waitpid(pids[i], &st, 0) != pids[i] || !WIFEXITED(st) ||
+		    WEXITSTATUS(st) != 0)
+			bad++;
+	if (bad)
+		return -1;
+	rc = tu_sh(&r, NULL, "i=0; while [ $i -lt %d ]; do "
+	    "n=$(printf 'relay%%02d' $i); "
+	    "'%s' pki issue --dir '%s' --name $n --cn $n "
+	    "--key-in '%s'/$n.key --client >/dev/null || exit 1; "
+	    "i=$((i + 1)); done", RELAY_USERS, tu_bin("sc-admin"), b->e.ca,
+	    b->e.ca);
+	if (rc != 0)
+		say("sc-admin pki issue failed: %s%s", r.out, r.err);
+	tu_result_free(&r);
+	return rc == 0 ? 0 : -1;
 }
 
 /* ---- TLS 1.3 reference ---- */
@@ -1056,7 +1643,12 @@ daemon_conf(struct bench *b, unsigned int nlog2)
 
 	/*
 	 * Limits raised for the load (every client is 127.0.0.1); keyd and
-	 * authd cap max_sessions at 1024 (conf.c SESSIONS_MAX).
+	 * authd cap max_sessions at 1024 (conf.c SESSIONS_MAX).  The router
+	 * runs, as in production.  The per-user message rate is raised
+	 * from 5/s, burst 20 (the defaults) to 1000/s, burst 10000: the
+	 * relay phase measures the relay, not that limit; no other phase
+	 * sends messages.  (conf.c accepts a rate up to 10000, but authd's
+	 * -M only up to 1000: above, authd exits at every start.)
 	 */
 	if (asprintf(&text,
 	    "# written by tests/bench/scbench.c\n"
@@ -1069,6 +1661,7 @@ daemon_conf(struct bench *b, unsigned int nlog2)
 	    "jail %s\n"
 	    "keyd_path %s\n"
 	    "authd_path %s\n"
+	    "router_path %s\n"
 	    "transcript_dir %s\n"
 	    "receipt_dir %s\n"
 	    "audit_log %s\n"
@@ -1079,10 +1672,13 @@ daemon_conf(struct bench *b, unsigned int nlog2)
 	    "max_per_source 1024\n"
 	    "max_startups 1024:100:1024\n"
 	    "handshake_timeout 60\n"
-	    "idle_timeout 0\n",
+	    "idle_timeout 0\n"
+	    "message_rate 1000\n"
+	    "message_burst 10000\n",
 	    b->e.port, b->e.ca, b->e.ca, b->e.ca, b->e.db.conf, b->e.jail,
-	    tu_bin("keyd"), tu_bin("authd"), b->e.transcripts, b->e.receipts,
-	    b->e.audit, nlog2, KDF_R, KDF_P) == -1)
+	    tu_bin("keyd"), tu_bin("authd"), tu_bin("router"),
+	    b->e.transcripts, b->e.receipts, b->e.audit, nlog2, KDF_R,
+	    KDF_P) == -1)
 		return -1;
 	rc = tu_write(b->e.conf, text, strlen(text));
 	free(text);
@@ -1133,7 +1729,8 @@ daemon_start(struct bench *b, unsigned int nlog2, const char *user, int reg,
 	}
 	st->listen_ms *= 1000;
 	limit = t0 + 60;
-	while ((cs = session_open(b, NULL, &err)) == NULL && now_s() < limit)
+	while ((cs = session_handshake(b, user, &err)) == NULL &&
+	    now_s() < limit)
 		usleep(1000);
 	if (cs == NULL) {
 		say("no handshake after start: %s", err.reason);
@@ -1567,6 +2164,100 @@ phase_held(struct bench *b)
 	    r.err[0] ? "; first error: " : "", r.err);
 }
 
+/* Prepared statements MariaDB has executed so far (-1: unknown). */
+static double
+db_stmts(struct bench *b)
+{
+	char *v;
+	double n = -1;
+
+	if (!b->e.have_db)
+		return -1;
+	v = tu_db_query(&b->e.db, "SELECT VARIABLE_VALUE FROM "
+	    "information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = "
+	    "'COM_STMT_EXECUTE'");
+	if (v != NULL && v[0] >= '0' && v[0] <= '9')
+		n = strtod(v, NULL);
+	free(v);
+	return n;
+}
+
+/* Just before the start of a relay run (the logins are set-up). */
+static void
+relay_between(struct bench *b, void *arg)
+{
+	*(double *)arg = db_stmts(b);
+}
+
+static void
+relay_say(const char *what, const struct run *r)
+{
+	say("relay, %s: %.1f delivered/s (%llu sent, %llu delivered in all), "
+	    "p50 %.2f ms p99 %.2f ms, send to SENT %.2f ms, %.1f SQL "
+	    "statements per message, %llu late sends%s%s", what, r->rate,
+	    (unsigned long long)r->sent, (unsigned long long)r->aux,
+	    r->p50_ms, r->p99_ms, r->sent_lat_ms, r->aux ? r->stmts /
+	    (double)r->aux : 0, (unsigned long long)r->late,
+	    r->err[0] ? "; first error: " : "", r->err);
+}
+
+/*
+ * 100 users online (scrypt 2^10 daemon, as for the handshake, echo and
+ * held phases: registering 100 users is set-up here), 50 pairs: a fixed
+ * offered load, then as fast as a window of unacknowledged messages per
+ * sender allows.
+ */
+static void
+phase_relay(struct bench *b)
+{
+	struct relay_cfg cfg;
+	double t0, stmts0 = -1, stmts1;
+
+	/* The ceiling comes from the same run. */
+	if (b->rsa_sign1 <= 0)
+		phase_baselines(b);
+	b->relay_ran = 1;
+	say("relay: issuing %d user certificates", RELAY_USERS);
+	t0 = now_s();
+	if (relay_issue_certs(b) == -1) {
+		strlcpy(b->relay_err, "could not issue the users' certificates",
+		    sizeof(b->relay_err));
+		say("relay: %s", b->relay_err);
+		return;
+	}
+	b->relay_certs_s = now_s() - t0;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.reg = 1;
+	cfg.rate = (double)RELAY_RATE / RELAY_PAIRS;
+	say("relay: %d users (registering), fixed load of %d messages/s",
+	    RELAY_USERS, RELAY_RATE);
+	t0 = now_s();
+	run_children(b, &b->relay_fixed, RELAY_GENS, dur(b, 20, 4),
+	    setup_relay, step_relay, teardown_relay, relay_between, &cfg,
+	    &stmts0);
+	if (stmts0 >= 0 && (stmts1 = db_stmts(b)) >= stmts0)
+		b->relay_fixed.stmts = stmts1 - stmts0;
+	b->relay_setup_s = b->relay_fixed.ready_at - t0;
+	relay_say("fixed load", &b->relay_fixed);
+	if (b->relay_fixed.setup_failed) {
+		strlcpy(b->relay_err, "set-up failed (see the first error)",
+		    sizeof(b->relay_err));
+		return;
+	}
+	cfg.reg = 0;
+	cfg.rate = 0;
+	cfg.window = RELAY_WINDOW;
+	say("relay: %d users (logging in), saturation: %d unacknowledged "
+	    "per sender", RELAY_USERS, RELAY_WINDOW);
+	stmts0 = -1;
+	run_children(b, &b->relay_sat, RELAY_GENS, dur(b, 20, 4),
+	    setup_relay, step_relay, teardown_relay, relay_between, &cfg,
+	    &stmts0);
+	if (stmts0 >= 0 && (stmts1 = db_stmts(b)) >= stmts0)
+		b->relay_sat.stmts = stmts1 - stmts0;
+	relay_say("saturation", &b->relay_sat);
+}
+
 /* ---- the report ---- */
 
 static void
@@ -1578,41 +2269,152 @@ ratio(char *buf, size_t len, double a, double b)
 		snprintf(buf, len, "n/a");
 }
 
+static double
+cpu_all(const struct cpu *c)
+{
+	return c->workers + c->master + c->keyd + c->authd + c->router +
+	    c->db + c->tls + c->gens;
+}
+
 /* CPU seconds of every process we measure, per completed operation. */
 static double
 cpu_per_op(const struct run *r)
 {
-	const struct cpu *c = &r->cpu;
-
 	if (r->ok == 0)
 		return 0;
-	return (c->workers + c->master + c->keyd + c->authd + c->db + c->tls +
-	    c->gens) / (double)r->ok;
+	return cpu_all(&r->cpu) / (double)r->ok;
 }
 
 /*
- * Where the CPU went, per completed operation, in milliseconds: this is
- * what says which process limits a figure.
+ * Where the CPU went, per operation (ops of them), in milliseconds: this
+ * is what says which process limits a figure.
  */
 static void
-cpu_line(FILE *f, const char *label, const struct run *r, int ncpu)
+cpu_line_n(FILE *f, const char *label, const struct run *r, uint64_t nops,
+    int ncpu)
 {
 	const struct cpu *c = &r->cpu;
-	double ops = (double)r->ok, all;
+	double ops = (double)nops;
 
-	if (r->ok == 0 || c->wall <= 0)
+	if (nops == 0 || c->wall <= 0)
 		return;
-	all = c->workers + c->master + c->keyd + c->authd + c->db + c->tls +
-	    c->gens;
 	fprintf(f, "- CPU per %s, ms: clients %.2f, workers %.2f, keyd %.2f, "
-	    "master %.2f, authd %.2f, mariadb %.2f%s; these processes kept "
-	    "%.0f%% of the %d CPUs busy.\n", label, c->gens * 1000 / ops,
-	    c->workers * 1000 / ops, c->keyd * 1000 / ops,
-	    c->master * 1000 / ops, c->authd * 1000 / ops,
-	    c->db * 1000 / ops, "", 100 * all / c->wall / ncpu, ncpu);
+	    "master %.2f, authd %.2f, router %.2f, mariadb %.2f; these "
+	    "processes kept %.0f%% of the %d CPUs busy.\n", label,
+	    c->gens * 1000 / ops, c->workers * 1000 / ops,
+	    c->keyd * 1000 / ops, c->master * 1000 / ops,
+	    c->authd * 1000 / ops, c->router * 1000 / ops,
+	    c->db * 1000 / ops, 100 * cpu_all(c) / c->wall / ncpu, ncpu);
 	if (c->tls > 0)
 		fprintf(f, "  (openssl s_server: %.2f ms per handshake)\n",
 		    c->tls * 1000 / ops);
+}
+
+static void
+cpu_line(FILE *f, const char *label, const struct run *r, int ncpu)
+{
+	cpu_line_n(f, label, r, r->ok, ncpu);
+}
+
+/* Machine CPU seconds per relayed message if it were RSA only. */
+static double
+relay_rsa_s(double sign, double verify, int npriv, int npub)
+{
+	if (sign <= 0 || verify <= 0)
+		return 0;
+	return npriv / sign + npub / verify;
+}
+
+static double
+relay_cpu_per_msg(const struct run *r)
+{
+	return r->aux > 0 ? cpu_all(&r->cpu) / (double)r->aux : 0;
+}
+
+/* The same without the load generators: the server's CPU per message. */
+static double
+relay_srv_per_msg(const struct run *r)
+{
+	return r->aux > 0 ? (cpu_all(&r->cpu) - r->cpu.gens) /
+	    (double)r->aux : 0;
+}
+
+static void
+report_relay_rows(const struct bench *b, FILE *f)
+{
+	double ceilN, cpu1, path1, srv, srv1;
+	char r[32];
+
+	ceilN = relay_rsa_s(b->rsa_signN, b->rsa_verifyN, RELAY_PRIV,
+	    RELAY_PUB);
+	ceilN = ceilN > 0 ? 1 / ceilN : 0;
+	cpu1 = relay_rsa_s(b->rsa_sign1, b->rsa_verify1, RELAY_PRIV,
+	    RELAY_PUB);
+	path1 = relay_rsa_s(b->rsa_sign1, b->rsa_verify1, RELAY_PATH_PRIV,
+	    RELAY_PATH_PUB);
+	srv1 = relay_rsa_s(b->rsa_sign1, b->rsa_verify1, RELAY_SRV_PRIV,
+	    RELAY_SRV_PUB);
+	ratio(r, sizeof(r), b->relay_fixed.rate, RELAY_RATE);
+	fprintf(f, "| relay: messages delivered/s, %d users, offered %d/s | "
+	    "%.1f | %d/s offered | %s | |\n", RELAY_USERS, RELAY_RATE,
+	    b->relay_fixed.rate, RELAY_RATE, r);
+	ratio(r, sizeof(r), b->relay_sat.rate, ceilN);
+	fprintf(f, "| relay: messages delivered/s, %d users, saturated "
+	    "(window %d) | %.1f | %.1f (RSA ceiling, -multi %d) | %s | |\n",
+	    RELAY_USERS, RELAY_WINDOW, b->relay_sat.rate, ceilN, b->ncpu, r);
+	fprintf(f, "| relay: delivery latency p50 / p99, offered %d/s | "
+	    "%.2f / %.2f ms | %.2f ms (%d + %d RSA ops in a row) | | |\n",
+	    RELAY_RATE, b->relay_fixed.p50_ms, b->relay_fixed.p99_ms,
+	    path1 * 1000, RELAY_PATH_PRIV, RELAY_PATH_PUB);
+	fprintf(f, "| relay: delivery latency p50 / p99, saturated | "
+	    "%.2f / %.2f ms | | | |\n", b->relay_sat.p50_ms,
+	    b->relay_sat.p99_ms);
+	ratio(r, sizeof(r), 1 / relay_cpu_per_msg(&b->relay_sat), 1 / cpu1);
+	fprintf(f, "| CPU per relayed message, all processes (saturated) | "
+	    "%.2f ms | %.2f ms (%d private + %d public RSA ops) | %s | |\n",
+	    relay_cpu_per_msg(&b->relay_sat) * 1000, cpu1 * 1000, RELAY_PRIV,
+	    RELAY_PUB, r);
+	srv = relay_srv_per_msg(&b->relay_sat);
+	ratio(r, sizeof(r), 1 / srv, 1 / srv1);
+	fprintf(f, "| CPU per relayed message, server only (saturated) | "
+	    "%.2f ms | %.2f ms (%d private + %d public RSA ops) | %s | |\n",
+	    srv * 1000, srv1 * 1000, RELAY_SRV_PRIV, RELAY_SRV_PUB, r);
+}
+
+static void
+relay_detail(FILE *f, const char *label, const struct run *r, int ncpu)
+{
+	char cl[96];
+
+	fprintf(f, "- relay, %s: %llu sent, %llu accepted (SENT 0), %llu "
+	    "delivered and opened (%llu by the end of the %.0f s run), %llu "
+	    "STATUS delivered, %llu failed or refused, %llu sends late by "
+	    "over %.0f ms; latency mean %.2f ms (send to SENT %.2f ms); "
+	    "MariaDB executed %.1f prepared statements per message%s%s.\n",
+	    label, (unsigned long long)(r->sent + r->fail),
+	    (unsigned long long)r->sent, (unsigned long long)r->aux,
+	    (unsigned long long)r->ok, r->secs, (unsigned long long)r->status,
+	    (unsigned long long)r->fail, (unsigned long long)r->late,
+	    RELAY_LATE_S * 1000, r->mean_ms, r->sent_lat_ms, r->aux ?
+	    r->stmts / (double)r->aux : 0, r->err[0] ? "; first error: " :
+	    "", r->err);
+	snprintf(cl, sizeof(cl), "relayed message (%s)", label);
+	cpu_line_n(f, cl, r, r->aux, ncpu);
+}
+
+static void
+report_relay_details(const struct bench *b, FILE *f)
+{
+	fprintf(f, "- relay set-up: %d certificates issued in %.1f s; %d "
+	    "users registered (scrypt 2^%d) and logged in, %d generator "
+	    "processes, in %.1f s%s%s. Ceiling = 1 / (%d/sign + %d/verify) "
+	    "(-multi rates); latency floor = %d/sign + %d/verify (1 process)."
+	    "\n", RELAY_USERS, b->relay_certs_s, RELAY_USERS, FAST_LOG2N,
+	    RELAY_GENS, b->relay_setup_s, b->relay_err[0] ? "; " : "",
+	    b->relay_err, RELAY_PRIV, RELAY_PUB, RELAY_PATH_PRIV,
+	    RELAY_PATH_PUB);
+	relay_detail(f, "offered load", &b->relay_fixed, b->ncpu);
+	relay_detail(f, "saturated", &b->relay_sat, b->ncpu);
 }
 
 static void
@@ -1684,6 +2486,8 @@ report(struct bench *b, FILE *f)
 	    ceil1 > 0 ? 1000 / ceil1 : 0);
 	fprintf(f, "| echo latency p50 / p99, 16 sessions | %.2f / %.2f ms | "
 	    "| | |\n", b->echo16.p50_ms, b->echo16.p99_ms);
+	if (b->relay_ran)
+		report_relay_rows(b, f);
 	fprintf(f, "| sessions held (logged in, echoed) | %u (%llu) | %u "
 	    "wanted | %.2f | >= 1000 |\n", b->held,
 	    (unsigned long long)b->held_echoed, b->held_target,
@@ -1753,6 +2557,8 @@ report(struct bench *b, FILE *f)
 	    b->echo16.err[0] ? ", error: " : "", b->echo16.err);
 	cpu_line(f, "echo (1 session)", &b->echo1, b->ncpu);
 	cpu_line(f, "echo (16 sessions)", &b->echo16, b->ncpu);
+	if (b->relay_ran)
+		report_relay_details(b, f);
 	fprintf(f, "- sessions held: %u opened (handshake + login + one echo "
 	    "each, 4 clients in parallel) in %.1f s%s%s; per worker Pss "
 	    "mean %.0f KiB, Rss mean %.0f KiB; Rss keyd %ld, authd %ld, "
@@ -1792,7 +2598,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: scbench [-q] [-n sessions] [-o results.md] "
 	    "[-P phases] [-T seconds]\n"
-	    "  phases: speed,cold,startup,kdf,hs,echo,held "
+	    "  phases: speed,cold,startup,kdf,hs,echo,relay,held "
 	    "(comma-separated)\n");
 	exit(2);
 }
@@ -1861,6 +2667,13 @@ main(int argc, char **argv)
 		scenv_teardown(&b.e);
 		return 1;
 	}
+	/* The accounts' own certificates (CN = username). */
+	if (scenv_issue(&b.e, BENCH_USER_KDF, "--client") == -1 ||
+	    scenv_issue(&b.e, BENCH_USER_FAST, "--client") == -1) {
+		say("setup failed");
+		scenv_teardown(&b.e);
+		return 1;
+	}
 	fs_info(&b);
 	if (want(&b, "cold"))
 		phase_cold(&b);
@@ -1888,7 +2701,8 @@ main(int argc, char **argv)
 	 * The rest is about handshakes, records and memory: the cheapest
 	 * KDF keeps 1,000 logins from taking minutes in a single authd.
 	 */
-	if (want(&b, "hs") || want(&b, "echo") || want(&b, "held")) {
+	if (want(&b, "hs") || want(&b, "echo") || want(&b, "relay") ||
+	    want(&b, "held")) {
 		say("start of securechatd (scrypt 2^%d)", FAST_LOG2N);
 		if (daemon_start(&b, FAST_LOG2N, BENCH_USER_FAST, 1,
 		    &b.st_fast) == -1) {
@@ -1905,6 +2719,8 @@ main(int argc, char **argv)
 		phase_baselines(&b);
 	if (want(&b, "echo"))
 		phase_echo(&b);
+	if (want(&b, "relay"))
+		phase_relay(&b);
 	if (want(&b, "held"))
 		phase_held(&b);
 
