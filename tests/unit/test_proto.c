@@ -83,8 +83,11 @@ test_frame_roundtrip(void **state)
 	big[SC_MAX_PAYLOAD - 1] = 0xee;
 	/* The largest payload goes through (a child writes, we read). */
 	if ((pid = fork()) == 0) {
-		_exit(sc_frame_write(sv[1], 5000, SC_T_REGISTER, big,
-		    SC_MAX_PAYLOAD) == 0 ? 0 : 1);
+		int rc = sc_frame_write(sv[1], 5000, SC_T_REGISTER, big,
+		    SC_MAX_PAYLOAD) == 0 ? 0 : 1;
+
+		free(big);	/* valgrind follows the child too */
+		_exit(rc);
 	}
 	assert_true(pid > 0);
 	assert_int_equal(sc_frame_read(sv[0], 1000, &f, &code), 1);
