@@ -230,9 +230,13 @@ cert_examine(X509 *x, uint8_t flags)
 	}
 	ERR_clear_error();
 
+	/*
+	 * Re-encoding is exercised, not required to round-trip: OpenSSL may
+	 * re-encode a non-canonical input into DER our stricter loader
+	 * refuses (a CI run found one).  Memory errors are still caught.
+	 */
 	if (pki_cert_to_der(x, der, sizeof(der), &derlen) == 0) {
 		again = pki_cert_from_der(der, derlen, reason, sizeof(reason));
-		FUZZ_CHECK(again != NULL);
 		X509_free(again);
 	}
 	ERR_clear_error();
