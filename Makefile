@@ -43,15 +43,20 @@ CFLAGS   += -std=gnu11 $(OPT) $(WARN) $(HARDEN) $(PKG_CFLAGS) -MMD -MP
 LDFLAGS  += -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(SANLD)
 LDLIBS   += $(PKG_LIBS)
 
-# Programs: name => folder. The daemons keyd, authd and router are started
-# by securechatd from LIBEXECDIR; the rest are user-facing.
-PROGRAMS = securechatd sc-client sc-admin keyd authd router
+# Programs: name => folder. The daemons keyd, authd and router, and the
+# per-connection worker session, are started by securechatd from
+# LIBEXECDIR; the rest are user-facing.  <name>_EXTRA: sources of another
+# folder linked in too.
+PROGRAMS = securechatd sc-client sc-admin keyd authd router session
 securechatd_DIR = securechatd
 sc-client_DIR   = sc-client
 sc-admin_DIR    = sc-admin
 keyd_DIR        = keyd
 authd_DIR       = authd
 router_DIR      = router
+session_DIR     = session
+# The worker parses the configuration the master hands it.
+session_EXTRA   = securechatd/conf.c
 
 COMMON_SRC = $(wildcard common/*.c)
 COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
@@ -74,7 +79,8 @@ BINS = $(BUILT_PROGRAMS:%=$(BUILD)/bin/%)
 all: $(BINS)
 
 define program_rule
-$(1)_SRC := $$(wildcard $$($(1)_DIR)/*.c)
+$(1)_SRC := $$(wildcard $$($(1)_DIR)/*.c) \
+            $$($(1)_EXTRA)
 $(1)_OBJ := $$($(1)_SRC:%.c=$$(BUILD)/obj/%.o)
 $$(BUILD)/bin/$(1): $$($(1)_OBJ) $$(COMMON_LIB)
 	@mkdir -p $$(@D)
@@ -142,7 +148,8 @@ FUZZ_LIB      = $(FUZZ_BUILD)/lib/libsccommon.a
 # The harnesses #include these product files (tests/fuzz/fuzz.h says why).
 FUZZ_DEPS     = $(wildcard tests/fuzz/*.h common/*.h) keyd/sign.c keyd/keyd.h \
                 securechatd/conf.c securechatd/securechatd.h \
-                securechatd/authd_wrap.c authd/authd.h
+                session/authd_wrap.c authd/authd.h router/route.c \
+                router/router.h authd/msg.c authd/msg.h
 
 .PHONY: fuzz-run valgrind
 fuzz:
@@ -205,7 +212,7 @@ install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR)
 	$(foreach p,$(filter sc-client,$(BUILT_PROGRAMS)),install -m 0755 $(BUILD)/bin/$(p) $(DESTDIR)$(BINDIR)/$(p);)
 	$(foreach p,$(filter securechatd sc-admin,$(BUILT_PROGRAMS)),install -m 0755 $(BUILD)/bin/$(p) $(DESTDIR)$(SBINDIR)/$(p);)
-	$(foreach p,$(filter keyd authd router,$(BUILT_PROGRAMS)),install -m 0755 $(BUILD)/bin/$(p) $(DESTDIR)$(LIBEXECDIR)/$(p);)
+	$(foreach p,$(filter keyd authd router session,$(BUILT_PROGRAMS)),install -m 0755 $(BUILD)/bin/$(p) $(DESTDIR)$(LIBEXECDIR)/$(p);)
 	if [ -d docs/man ]; then for m in docs/man/*.[0-9]; do \
 	    s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
 	    install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done; fi

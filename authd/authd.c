@@ -35,7 +35,6 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
-#include <openssl/x509.h>
 
 #include "account.h"
 #include "audit.h"
@@ -45,11 +44,10 @@
 #include "envelope.h"
 #include "ipc.h"
 #include "log.h"
+#include "msg.h"
 #include "password.h"
-#include "pki.h"
 #include "privdrop.h"
 #include "sandbox.h"
-#include "sccrypto.h"
 
 /* Expired throttling rows are deleted this often (seconds). */
 #define AUTHD_HOUSEKEEPING	600
@@ -75,24 +73,37 @@ struct channel {
 	uint8_t			 cert_fp[AUTHD_CERT_FP_LEN];
 };
 
-/* A handler answers the request and returns 0, or returns -1 when the
- * body is malformed (a protocol violation). */
-typedef int (*req_handler)(struct channel *, struct ipc_msg *);
+/*
+ * A handler gets the request decoded and checked for form (msg.c: a
+ * malformed one never reaches it) and answers it, with the request's id.
+ */
+typedef void (*req_handler)(struct channel *, const struct authd_req *,
+    uint32_t id);
 
 #define REQ_PREAUTH	0x01	/* only before a successful request */
 #define REQ_COUNTED	0x02	/* counts towards AUTHD_MAX_ATTEMPTS */
 #define REQ_AUTHED	0x04	/* only after a successful REGISTER/LOGIN */
 
-static int	req_register(struct channel *, struct ipc_msg *);
-static int	req_login(struct channel *, struct ipc_msg *);
-static int	req_certs(struct channel *, struct ipc_msg *);
-static int	req_store(struct channel *, struct ipc_msg *);
-static int	req_fetch(struct channel *, struct ipc_msg *);
-static int	req_ack(struct channel *, struct ipc_msg *);
-static int	req_join(struct channel *, struct ipc_msg *);
-static int	req_leave(struct channel *, struct ipc_msg *);
-static int	req_rooms(struct channel *, struct ipc_msg *);
-static int	req_members(struct channel *, struct ipc_msg *);
+static void	req_register(struct channel *, const struct authd_req *,
+	    uint32_t);
+static void	req_login(struct channel *, const struct authd_req *,
+	    uint32_t);
+static void	req_certs(struct channel *, const struct authd_req *,
+	    uint32_t);
+static void	req_store(struct channel *, const struct authd_req *,
+	    uint32_t);
+static void	req_fetch(struct channel *, const struct authd_req *,
+	    uint32_t);
+static void	req_ack(struct channel *, const struct authd_req *,
+	    uint32_t);
+static void	req_join(struct channel *, const struct authd_req *,
+	    uint32_t);
+static void	req_leave(struct channel *, const struct authd_req *,
+	    uint32_t);
+static void	req_rooms(struct channel *, const struct authd_req *,
+	    uint32_t);
+static void	req_members(struct channel *, const struct authd_req *,
+	    uint32_t);
 
 static const struct authd_request {
 	uint16_t	 type;
@@ -286,18 +297,6 @@ send_code(struct channel *ch, uint16_t type, uint32_t id, uint16_t code)
 	wbuf_free(&b);
 }
 
-/*
- * A password may be any bytes but NUL.  scrypt keys HMAC-SHA256 with the
- * password, and HMAC pads a key shorter than its block with zeros: "pw"
- * and "pw\0" hash alike, so a NUL would silently not count.  Refusing it
- * keeps "the exact bytes, or nothing" true for every password.
- */
-static int
-password_bytes_ok(const uint8_t *pw, size_t len)
-{
-	return memchr(pw, '\0', len) == NULL;
-}
-
 static uint16_t
 rc_to_code(enum authdb_rc rc)
 {
@@ -306,59 +305,6 @@ rc_to_code(enum authdb_rc rc)
 }
 
 /* ---- certificates ---- */
-
-/*
- * The certificate at the end of a REGISTER or LOGIN body: absent (the
- * transitional body of issue 3), or str16 cert_der of 1..8192 bytes.
- * Returns 0 (*der NULL when absent) or -1 for a malformed body.
- */
-static int
-cur_cert(struct cursor *c, const uint8_t **der, size_t *derlen)
-{
-	*der = NULL;
-	*derlen = 0;
-	if (c->err || c->left == 0)
-		return 0;
-	*der = cur_str16(c, derlen, AUTHD_CERT_DER_MAX);
-	if (c->err || *derlen == 0)
-		return -1;
-	return 0;
-}
-
-/*
- * The worker computed cert_sha256 from the certificate it sends: the
- * DER must hash to it and be one certificate, or the worker is lying or
- * broken (a violation, -1).  cn receives the certificate's single
- * commonName ("" when it has none or several).
- */
-static int
-cert_check(const struct channel *ch, const uint8_t fp[AUTHD_CERT_FP_LEN],
-    const uint8_t *der, size_t derlen, char *cn, size_t cnlen)
-{
-	uint8_t h[SC_SHA256_LEN];
-	char err[256];
-	X509 *x;
-
-	cn[0] = '\0';
-	if (sc_sha256(der, derlen, h) == -1) {
-		log_warnx("session %" PRIu64 ": SHA-256 failed", ch->serial);
-		return -1;
-	}
-	if (CRYPTO_memcmp(h, fp, AUTHD_CERT_FP_LEN) != 0) {
-		log_warnx("session %" PRIu64 ": certificate does not match "
-		    "its fingerprint", ch->serial);
-		return -1;
-	}
-	if ((x = pki_cert_from_der(der, derlen, err, sizeof(err))) == NULL) {
-		log_warnx("session %" PRIu64 ": certificate: %s", ch->serial,
-		    err);
-		return -1;
-	}
-	if (pki_cert_cn(x, cn, cnlen) == -1)
-		cn[0] = '\0';
-	X509_free(x);
-	return 0;
-}
 
 /*
  * Tell the master who this session is (AUTHD_CTL_AUTHENTICATED) and
@@ -406,15 +352,11 @@ authenticated(struct channel *ch, uint64_t account_id, const char *user,
  * so that probing which names exist is throttled like guessing
  * passwords.
  */
-static int
-req_register(struct channel *ch, struct ipc_msg *m)
+static void
+req_register(struct channel *ch, const struct authd_req *rq, uint32_t reqid)
 {
-	struct cursor c;
-	const uint8_t *u, *e, *pw, *der;
-	size_t ulen, elen, pwlen, derlen;
-	uint8_t cert[AUTHD_CERT_FP_LEN];
-	char user[ACCOUNT_USER_MAX + 1], email[ACCOUNT_EMAIL_MAX + 1];
-	char cn[128];
+	const struct authd_req_auth *r = &rq->u.auth;
+	const char *user = "";
 	struct pw_record rec;
 	uint64_t id = 0;
 	uint16_t code;
@@ -423,43 +365,27 @@ req_register(struct channel *ch, struct ipc_msg *m)
 	const char *reason = NULL;
 
 	memset(&rec, 0, sizeof(rec));
-	cur_init(&c, m->body, m->len);
-	u = cur_str16(&c, &ulen, AUTHD_FIELD_MAX);
-	e = cur_str16(&c, &elen, AUTHD_FIELD_MAX);
-	pw = cur_str16(&c, &pwlen, AUTHD_FIELD_MAX);
-	cur_bytes(&c, cert, sizeof(cert));
-	if (cur_cert(&c, &der, &derlen) == -1 || cur_done(&c) == -1)
-		return -1;
-	if (der != NULL && cert_check(ch, cert, der, derlen, cn,
-	    sizeof(cn)) == -1)
-		return -1;
-
-	user[0] = '\0';
 	if (!conf.reg_open) {
 		code = AUTHD_RES_REG_CLOSED;
 		reason = "registration closed";
 		goto done;
 	}
-	if (account_username_canon(u, ulen, user) == -1 ||
-	    account_email_check(e, elen) == -1 ||
-	    account_password_check(pwlen) == -1 ||
-	    !password_bytes_ok(pw, pwlen)) {
+	if (rq->bad != NULL) {
 		code = AUTHD_RES_BAD_INPUT;
-		reason = "bad input";
+		reason = rq->bad;
 		goto done;
 	}
+	user = r->canon;
 	/* The certificate names its owner: it must be this account. */
-	if (der != NULL && conf.cert_strict && strcmp(cn, user) != 0) {
+	if (r->der != NULL && conf.cert_strict && strcmp(r->cn, user) != 0) {
 		code = AUTHD_RES_BAD_INPUT;
 		reason = "certificate CN does not match username";
 		goto done;
 	}
-	if (der == NULL)
+	if (r->der == NULL)
 		log_info("session %" PRIu64 ": REGISTER without the "
 		    "certificate (transitional worker): binding the "
 		    "fingerprint only", ch->serial);
-	memcpy(email, e, elen);
-	email[elen] = '\0';
 	if ((rc = authdb_throttle_check(adb, AUTHDB_SCOPE_ADDR, ch->addr,
 	    conf.maxfail, conf.window, &limited)) != ADB_OK) {
 		code = rc_to_code(rc);
@@ -472,16 +398,17 @@ req_register(struct channel *ch, struct ipc_msg *m)
 		reason = "rate limited";
 		goto done;
 	}
-	if (pw_hash(&pwparams, pw, pwlen, &rec) == -1) {
+	if (pw_hash(&pwparams, r->pw, r->pwlen, &rec) == -1) {
 		code = AUTHD_RES_INTERNAL;
 		reason = "password hashing failed";
 		goto done;
 	}
-	rc = authdb_user_create(adb, user, email, &rec, cert, der, derlen, &id);
+	rc = authdb_user_create(adb, user, r->email_str, &rec, r->cert_fp,
+	    r->der, r->derlen, &id);
 	switch (rc) {
 	case ADB_OK:
 		code = AUTHD_RES_OK;
-		if (authenticated(ch, id, user, cert) == -1) {
+		if (authenticated(ch, id, user, r->cert_fp) == -1) {
 			code = AUTHD_RES_INTERNAL;
 			reason = "master unreachable";
 		}
@@ -504,16 +431,14 @@ req_register(struct channel *ch, struct ipc_msg *m)
 	if (code == AUTHD_RES_OK) {
 		log_info("session %" PRIu64 " [%s]: registered %s (id %" PRIu64
 		    ")", ch->serial, ch->addr, user, id);
-		audit("register_ok", ch, user, der != NULL ?
+		audit("register_ok", ch, user, r->der != NULL ?
 		    "certificate bound" : "certificate fingerprint bound");
 	} else {
 		log_info("session %" PRIu64 " [%s]: registration refused: %s",
 		    ch->serial, ch->addr, reason);
 		audit("register_fail", ch, user, reason);
 	}
-	explicit_bzero(email, sizeof(email));
-	(void)send_result(ch, m->hdr.id, code, id, user);
-	return 0;
+	(void)send_result(ch, reqid, code, id, user);
 }
 
 /*
@@ -579,14 +504,11 @@ login_cert(struct channel *ch, const char *user, uint64_t id,
  * account give the same AUTH_FAIL after the same scrypt work; the audit
  * log alone says which it was.
  */
-static int
-req_login(struct channel *ch, struct ipc_msg *m)
+static void
+req_login(struct channel *ch, const struct authd_req *rq, uint32_t reqid)
 {
-	struct cursor c;
-	const uint8_t *u, *pw, *der;
-	size_t ulen, pwlen, derlen;
-	uint8_t cert[AUTHD_CERT_FP_LEN];
-	char user[ACCOUNT_USER_MAX + 1], cn[128];
+	const struct authd_req_auth *r = &rq->u.auth;
+	const char *user = r->canon;
 	struct authdb_user dbu;
 	struct pw_record up;
 	const struct pw_record *rec = NULL;
@@ -597,25 +519,9 @@ req_login(struct channel *ch, struct ipc_msg *m)
 
 	memset(&dbu, 0, sizeof(dbu));
 	memset(&up, 0, sizeof(up));
-	cur_init(&c, m->body, m->len);
-	u = cur_str16(&c, &ulen, AUTHD_FIELD_MAX);
-	pw = cur_str16(&c, &pwlen, AUTHD_FIELD_MAX);
-	cur_bytes(&c, cert, sizeof(cert));
-	if (cur_cert(&c, &der, &derlen) == -1 || cur_done(&c) == -1)
-		return -1;
-	if (der != NULL && cert_check(ch, cert, der, derlen, cn,
-	    sizeof(cn)) == -1)
-		return -1;
-
-	/*
-	 * New passwords need 8 bytes, but an imported seed account may
-	 * have a shorter one: a login only needs a non-empty password
-	 * within the upper bound.
-	 */
-	if (account_username_canon(u, ulen, user) == -1 || pwlen < 1 ||
-	    pwlen > ACCOUNT_PASS_MAX || !password_bytes_ok(pw, pwlen)) {
+	if (rq->bad != NULL) {
 		code = AUTHD_RES_BAD_INPUT;
-		reason = "bad input";
+		reason = rq->bad;
 		audit("login_fail", ch, "", reason);
 		goto done;
 	}
@@ -644,7 +550,8 @@ req_login(struct channel *ch, struct ipc_msg *m)
 		audit("login_fail", ch, user, reason);
 		goto done;
 	}
-	if ((ok = pw_check(rec, &pwparams, pw, pwlen, &up, &upgraded)) == -1) {
+	if ((ok = pw_check(rec, &pwparams, r->pw, r->pwlen, &up,
+	    &upgraded)) == -1) {
 		code = AUTHD_RES_INTERNAL;
 		reason = "password record unusable";
 		audit("login_fail", ch, user, reason);
@@ -652,8 +559,8 @@ req_login(struct channel *ch, struct ipc_msg *m)
 	}
 	if (ok == 1 && rec != NULL && !dbu.disabled) {
 		/* The password is right: now the certificate. */
-		code = login_cert(ch, user, dbu.id, cert, der, derlen, cn,
-		    &note);
+		code = login_cert(ch, user, dbu.id, r->cert_fp, r->der,
+		    r->derlen, r->cn, &note);
 		if (code != AUTHD_RES_OK && code != AUTHD_RES_AUTH_FAIL) {
 			reason = note;
 			audit("login_fail", ch, user, reason);
@@ -676,7 +583,7 @@ req_login(struct channel *ch, struct ipc_msg *m)
 	}
 
 	/* Success: what follows is bookkeeping and does not undo it. */
-	if (authenticated(ch, dbu.id, user, cert) == -1) {
+	if (authenticated(ch, dbu.id, user, r->cert_fp) == -1) {
 		code = AUTHD_RES_INTERNAL;
 		reason = "master unreachable";
 		audit("login_fail", ch, user, reason);
@@ -706,10 +613,9 @@ req_login(struct channel *ch, struct ipc_msg *m)
 	else
 		log_info("session %" PRIu64 " [%s]: login refused: %s",
 		    ch->serial, ch->addr, reason);
-	(void)send_result(ch, m->hdr.id, code, dbu.id, user);
+	(void)send_result(ch, reqid, code, dbu.id, user);
 	pw_record_clear(&dbu.pw);
 	pw_record_clear(&up);
-	return 0;
 }
 
 /* ---- messaging requests (after a successful REGISTER or LOGIN) ---- */
@@ -721,25 +627,6 @@ refused(struct channel *ch, const char *event, const char *reason)
 	log_info("session %" PRIu64 " [%s]: %s %s: %s", ch->serial, ch->addr,
 	    ch->user, event, reason);
 	audit(event, ch, ch->user, reason);
-}
-
-/*
- * A room name from a request: '#' and 1..31 name characters, no NUL.
- * Returns 0 with room filled, -1 when it is not acceptable.
- */
-static int
-room_arg(const uint8_t *p, size_t len, char room[AUTHD_ROOM_MAX + 1])
-{
-	room[0] = '\0';
-	if (len < 2 || len > AUTHD_ROOM_MAX || memchr(p, '\0', len) != NULL)
-		return -1;
-	memcpy(room, p, len);
-	room[len] = '\0';
-	if (!envelope_valid_room(room)) {
-		room[0] = '\0';
-		return -1;
-	}
-	return 0;
 }
 
 /* Is user id among the names? */
@@ -785,16 +672,13 @@ room_of_member(struct channel *ch, const char *room, uint64_t *room_id,
 }
 
 /* CERTS: str16 name (a username or a room of the channel's user). */
-static int
-req_certs(struct channel *ch, struct ipc_msg *m)
+static void
+req_certs(struct channel *ch, const struct authd_req *rq, uint32_t reqid)
 {
-	struct cursor c;
 	struct authdb_certs certs;
 	struct authdb_names members;
 	struct wbuf b;
-	const uint8_t *name;
-	size_t nlen, i;
-	char user[ACCOUNT_USER_MAX + 1], room[AUTHD_ROOM_MAX + 1];
+	size_t i;
 	uint64_t id = 0;
 	uint16_t code = AUTHD_RES_OK;
 	enum authdb_rc rc;
@@ -802,27 +686,19 @@ req_certs(struct channel *ch, struct ipc_msg *m)
 
 	memset(&certs, 0, sizeof(certs));
 	memset(&members, 0, sizeof(members));
-	cur_init(&c, m->body, m->len);
-	name = cur_str16(&c, &nlen, AUTHD_FIELD_MAX);
-	if (cur_done(&c) == -1)
-		return -1;
-	if (nlen > 0 && name[0] == '#') {
-		if (room_arg(name, nlen, room) == -1) {
-			code = AUTHD_RES_BAD_INPUT;
-			reason = "not a room name";
-			goto done;
-		}
-		if ((code = room_of_member(ch, room, &id, &members,
+	if (rq->bad != NULL) {
+		code = AUTHD_RES_BAD_INPUT;
+		reason = rq->bad;
+		goto done;
+	}
+	if (rq->u.certs.is_room) {
+		if ((code = room_of_member(ch, rq->u.certs.room, &id, &members,
 		    &reason)) != AUTHD_RES_OK)
 			goto done;
 		rc = authdb_room_certs(adb, id, 1, AUTHD_CERTS_MAX, &certs);
 	} else {
-		if (account_username_canon(name, nlen, user) == -1) {
-			code = AUTHD_RES_BAD_INPUT;
-			reason = "not a username";
-			goto done;
-		}
-		if ((rc = authdb_user_id(adb, user, &id)) == ADB_NOTFOUND) {
+		if ((rc = authdb_user_id(adb, rq->u.certs.user, &id)) ==
+		    ADB_NOTFOUND) {
 			code = AUTHD_RES_BAD_INPUT;
 			reason = "no such user";
 			goto done;
@@ -856,28 +732,52 @@ req_certs(struct channel *ch, struct ipc_msg *m)
 		reason = "certificates do not fit one message";
 		goto done;
 	}
-	(void)send_reply(ch, AUTHD_RES_CERTS, m->hdr.id, &b);
+	(void)send_reply(ch, AUTHD_RES_CERTS, reqid, &b);
 	wbuf_free(&b);
  done:
 	if (code != AUTHD_RES_OK) {
 		refused(ch, "certs_refused", reason);
-		send_code(ch, AUTHD_RES_CERTS, m->hdr.id, code);
+		send_code(ch, AUTHD_RES_CERTS, reqid, code);
 	}
 	authdb_certs_free(&certs);
 	authdb_names_free(&members);
-	return 0;
 }
 
-/* Is (name, fp) in the list? */
+/* Is (name, fp) a certificate bound to that user, among the rows? */
 static int
-certs_has(const struct authdb_certs *l, const char *name, const uint8_t *fp)
+peers_has(const struct authdb_peers *l, const char *name, const uint8_t *fp)
 {
 	size_t i;
 
 	for (i = 0; i < l->n; i++)
-		if (memcmp(l->v[i].fp, fp, AUTHD_CERT_FP_LEN) == 0 &&
+		if (l->v[i].has_cert &&
+		    memcmp(l->v[i].fp, fp, AUTHD_CERT_FP_LEN) == 0 &&
 		    strcmp(l->v[i].username, name) == 0)
 			return 1;
+	return 0;
+}
+
+/* Is user id among the rows (a member, for a room)? */
+static int
+peers_has_user(const struct authdb_peers *l, uint64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (l->v[i].user_id == id)
+			return 1;
+	return 0;
+}
+
+/* The undelivered messages of user id, from its rows. */
+static uint64_t
+peers_queued(const struct authdb_peers *l, uint64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (l->v[i].user_id == id)
+			return l->v[i].queued;
 	return 0;
 }
 
@@ -907,61 +807,102 @@ rcpt_add(uint64_t *ids, size_t *n, uint64_t id)
 }
 
 /*
+ * The users a STORE concerns, read in one statement before any check
+ * that needs them: for a direct message the sender and the one other
+ * user it names (*other_name, NULL when it names nobody else), for a
+ * room message every member.  The rows also tell whether the sender's
+ * certificate is still bound and how full each queue is, so that the
+ * whole STORE reads the database once.
+ */
+static uint16_t
+store_peers(struct channel *ch, const struct env_header *h,
+    struct authdb_peers *peers, const char **other_name, const char **reason)
+{
+	enum authdb_rc rc;
+	size_t i;
+
+	memset(peers, 0, sizeof(*peers));
+	*other_name = NULL;
+	if (h->room[0] != '\0')
+		rc = authdb_room_peers(adb, ch->account_id, h->room,
+		    AUTHD_ROOM_CERTS_MAX, peers);
+	else {
+		for (i = 0; i < h->nrcpt; i++)
+			if (strcmp(h->rcpt[i].name, ch->user) != 0)
+				*other_name = h->rcpt[i].name;
+		if (*other_name == NULL) {
+			*reason = "a direct message names no other user";
+			return AUTHD_RES_BAD_INPUT;
+		}
+		rc = authdb_dm_peers(adb, ch->account_id, *other_name,
+		    AUTHD_ROOM_CERTS_MAX, peers);
+	}
+	if (rc != ADB_OK) {
+		*reason = authdb_rc_str(rc);
+		return rc == ADB_TOOMANY && h->room[0] != '\0' ?
+		    AUTHD_RES_TOO_LARGE : rc_to_code(rc);
+	}
+	return AUTHD_RES_OK;
+}
+
+/*
+ * Is the channel's certificate still bound to its user (the
+ * administrator may have removed it since the login)?  The rows have
+ * the sender's certificates unless the sender is not in them (not a
+ * member of the room): then the database is asked.
+ */
+static uint16_t
+store_sender_bound(struct channel *ch, const struct authdb_peers *peers,
+    const char **reason)
+{
+	enum authdb_rc rc;
+	uint64_t n;
+	int bound = 0, has_der = 0;
+
+	if (peers_has_user(peers, ch->account_id))
+		bound = peers_has(peers, ch->user, ch->cert_fp);
+	else if ((rc = authdb_cert_lookup(adb, ch->account_id, ch->cert_fp,
+	    &bound, &has_der, &n)) != ADB_OK) {
+		*reason = authdb_rc_str(rc);
+		return rc_to_code(rc);
+	}
+	if (!bound) {
+		*reason = "sender certificate not bound";
+		return AUTHD_RES_BAD_INPUT;
+	}
+	return AUTHD_RES_OK;
+}
+
+/*
  * A direct message: exactly one user other than the sender, every entry
  * a certificate bound to the user it names.  Fills the recipient ids.
  */
 static uint16_t
-store_check_dm(struct channel *ch, const struct env_header *h, uint64_t *ids,
-    size_t *nids, const char **reason)
+store_check_dm(struct channel *ch, const struct env_header *h,
+    const struct authdb_peers *peers, uint64_t *ids, size_t *nids,
+    const char **reason)
 {
-	struct authdb_certs mine, theirs;
-	const char *other = NULL;
 	uint64_t other_id = 0;
-	uint16_t code = AUTHD_RES_OK;
-	enum authdb_rc rc;
 	size_t i;
 
-	memset(&mine, 0, sizeof(mine));
-	memset(&theirs, 0, sizeof(theirs));
-	for (i = 0; i < h->nrcpt; i++)
-		if (strcmp(h->rcpt[i].name, ch->user) != 0)
-			other = h->rcpt[i].name;
-	if (other == NULL) {
-		*reason = "a direct message names no other user";
-		return AUTHD_RES_BAD_INPUT;
-	}
-	if ((rc = authdb_user_id(adb, other, &other_id)) == ADB_NOTFOUND) {
+	for (i = 0; i < peers->n; i++)
+		if (peers->v[i].user_id != ch->account_id)
+			other_id = peers->v[i].user_id;
+	if (other_id == 0) {
 		*reason = "no such recipient";
 		return AUTHD_RES_BAD_INPUT;
 	}
-	if (rc == ADB_OK)
-		rc = authdb_user_certs(adb, other_id, 0, AUTHD_ROOM_CERTS_MAX,
-		    &theirs);
-	if (rc == ADB_OK)
-		rc = authdb_user_certs(adb, ch->account_id, 0,
-		    AUTHD_ROOM_CERTS_MAX, &mine);
-	if (rc != ADB_OK) {
-		*reason = authdb_rc_str(rc);
-		code = rc_to_code(rc);
-		goto done;
-	}
+	/* Usernames are unique: the name picks the user's rows. */
 	for (i = 0; i < h->nrcpt; i++) {
-		const struct authdb_certs *l = strcmp(h->rcpt[i].name,
-		    ch->user) == 0 ? &mine : &theirs;
-
-		if (!certs_has(l, h->rcpt[i].name, h->rcpt[i].fp)) {
+		if (!peers_has(peers, h->rcpt[i].name, h->rcpt[i].fp)) {
 			*reason = "a recipient certificate is not bound to "
 			    "the user it names";
-			code = AUTHD_RES_BAD_INPUT;
-			goto done;
+			return AUTHD_RES_BAD_INPUT;
 		}
 	}
 	*nids = 0;
 	rcpt_add(ids, nids, other_id);
- done:
-	authdb_certs_free(&mine);
-	authdb_certs_free(&theirs);
-	return code;
+	return AUTHD_RES_OK;
 }
 
 /*
@@ -971,76 +912,63 @@ store_check_dm(struct channel *ch, const struct env_header *h, uint64_t *ids,
  */
 static uint16_t
 store_check_room(struct channel *ch, const struct env_header *h,
-    uint64_t *ids, size_t *nids, const char **reason)
+    const struct authdb_peers *peers, uint64_t *ids, size_t *nids,
+    const char **reason)
 {
-	struct authdb_names members;
-	struct authdb_certs certs;
-	uint64_t room_id = 0;
-	uint16_t code;
-	enum authdb_rc rc;
 	size_t i, k;
 
-	memset(&certs, 0, sizeof(certs));
-	if ((code = room_of_member(ch, h->room, &room_id, &members,
-	    reason)) != AUTHD_RES_OK) {
-		if (strcmp(*reason, "not a member of the room") == 0)
-			*reason = "the sender is not a member of the room";
-		return code;
+	if (peers->n == 0) {
+		*reason = "no such room";
+		return AUTHD_RES_BAD_INPUT;
 	}
-	if ((rc = authdb_room_certs(adb, room_id, 0, AUTHD_ROOM_CERTS_MAX,
-	    &certs)) != ADB_OK) {
-		*reason = authdb_rc_str(rc);
-		code = rc == ADB_TOOMANY ? AUTHD_RES_TOO_LARGE :
-		    rc_to_code(rc);
-		goto done;
+	if (!peers_has_user(peers, ch->account_id)) {
+		*reason = "the sender is not a member of the room";
+		return AUTHD_RES_BAD_INPUT;
 	}
 	*nids = 0;
 	for (i = 0; i < h->nrcpt; i++) {
-		if (!certs_has(&certs, h->rcpt[i].name, h->rcpt[i].fp)) {
+		if (!peers_has(peers, h->rcpt[i].name, h->rcpt[i].fp)) {
 			*reason = "a recipient is not a member or its "
 			    "certificate is not bound";
-			code = AUTHD_RES_BAD_INPUT;
-			goto done;
+			return AUTHD_RES_BAD_INPUT;
 		}
 	}
-	for (k = 0; k < certs.n; k++) {
-		if (certs.v[k].user_id == ch->account_id ||
-		    certs.v[k].der == NULL)
+	for (k = 0; k < peers->n; k++) {
+		if (peers->v[k].user_id == ch->account_id ||
+		    !peers->v[k].has_cert || !peers->v[k].has_der)
 			continue;
-		if (!rcpt_has_fp(h, certs.v[k].fp)) {
+		if (!rcpt_has_fp(h, peers->v[k].fp)) {
 			*reason = "a member's certificate is missing";
-			code = AUTHD_RES_BAD_INPUT;
-			goto done;
+			return AUTHD_RES_BAD_INPUT;
 		}
-		rcpt_add(ids, nids, certs.v[k].user_id);
+		rcpt_add(ids, nids, peers->v[k].user_id);
 	}
-	code = AUTHD_RES_OK;
- done:
-	authdb_certs_free(&certs);
-	authdb_names_free(&members);
-	return code;
+	return AUTHD_RES_OK;
 }
 
-/* STORE: str32 envelope. */
-static int
-req_store(struct channel *ch, struct ipc_msg *m)
+/*
+ * STORE: str32 envelope.  The checks run in the order authd.h gives;
+ * the database is read once for all of them (store_peers), then the
+ * rate bucket and the store itself: four statements for a direct
+ * message when the sender has tokens.
+ */
+static void
+req_store(struct channel *ch, const struct authd_req *rq, uint32_t reqid)
 {
 	static struct env_header h;	/* 64 recipients: not on the stack */
-	struct cursor c;
+	struct authdb_peers peers;
 	struct wbuf b;
-	const uint8_t *env;
-	size_t envlen, nids = 0, i;
-	uint64_t ids[ENV_MAX_RECIPIENTS], n, env_id = 0;
+	const uint8_t *env = rq->u.store.env;
+	size_t envlen = rq->u.store.envlen, nids = 0, i;
+	uint64_t ids[ENV_MAX_RECIPIENTS], env_id = 0;
 	char why[256], reason_buf[320];
+	const char *other = NULL;
 	uint16_t code;
 	enum authdb_rc rc;
-	int r, taken = 0, bound = 0, has_der = 0;
+	int r, taken = 0;
 	const char *reason = NULL;
 
-	cur_init(&c, m->body, m->len);
-	env = cur_str32(&c, &envlen, IPC_MAX_BODY);
-	if (cur_done(&c) == -1)
-		return -1;
+	memset(&peers, 0, sizeof(peers));
 	memset(&h, 0, sizeof(h));
 	if (envlen > ENV_MAX_LEN) {
 		code = AUTHD_RES_TOO_LARGE;
@@ -1065,19 +993,12 @@ req_store(struct channel *ch, struct ipc_msg *m)
 		reason = "sender certificate is not the session's";
 		goto done;
 	}
-	if (conf.cert_strict) {
-		if ((rc = authdb_cert_lookup(adb, ch->account_id, ch->cert_fp,
-		    &bound, &has_der, &n)) != ADB_OK) {
-			code = rc_to_code(rc);
-			reason = authdb_rc_str(rc);
-			goto done;
-		}
-		if (!bound) {
-			code = AUTHD_RES_BAD_INPUT;
-			reason = "sender certificate not bound";
-			goto done;
-		}
-	}
+	if ((code = store_peers(ch, &h, &peers, &other, &reason)) !=
+	    AUTHD_RES_OK)
+		goto done;
+	if (conf.cert_strict && (code = store_sender_bound(ch, &peers,
+	    &reason)) != AUTHD_RES_OK)
+		goto done;
 	if ((rc = authdb_rate_take(adb, ch->account_id, conf.msg_rate,
 	    conf.msg_burst, &taken)) != ADB_OK) {
 		code = rc_to_code(rc);
@@ -1090,18 +1011,13 @@ req_store(struct channel *ch, struct ipc_msg *m)
 		goto done;
 	}
 	if (h.room[0] == '\0')
-		code = store_check_dm(ch, &h, ids, &nids, &reason);
+		code = store_check_dm(ch, &h, &peers, ids, &nids, &reason);
 	else
-		code = store_check_room(ch, &h, ids, &nids, &reason);
+		code = store_check_room(ch, &h, &peers, ids, &nids, &reason);
 	if (code != AUTHD_RES_OK)
 		goto done;
 	for (i = 0; i < nids; i++) {
-		if ((rc = authdb_queue_len(adb, ids[i], &n)) != ADB_OK) {
-			code = rc_to_code(rc);
-			reason = authdb_rc_str(rc);
-			goto done;
-		}
-		if (n >= conf.queue_max) {
+		if (peers_queued(&peers, ids[i]) >= conf.queue_max) {
 			code = AUTHD_RES_RATE_LIMITED;
 			reason = "recipient queue full";
 			goto done;
@@ -1118,42 +1034,37 @@ req_store(struct channel *ch, struct ipc_msg *m)
 	log_debug("session %" PRIu64 ": %s: message %" PRIu64 " stored for "
 	    "%zu recipient(s)", ch->serial, ch->user, env_id, nids);
  done:
+	authdb_peers_free(&peers);
 	if (code != AUTHD_RES_OK) {
 		refused(ch, code == AUTHD_RES_RATE_LIMITED ? "rate_limited" :
 		    "store_refused", reason);
-		send_code(ch, AUTHD_RES_STORE, m->hdr.id, code);
-		return 0;
+		send_code(ch, AUTHD_RES_STORE, reqid, code);
+		return;
 	}
 	wbuf_init(&b, 16);
 	wbuf_put_u16(&b, AUTHD_RES_OK);
 	wbuf_put_u64(&b, env_id);
-	(void)send_reply(ch, AUTHD_RES_STORE, m->hdr.id, &b);
+	(void)send_reply(ch, AUTHD_RES_STORE, reqid, &b);
 	wbuf_free(&b);
-	return 0;
 }
 
 /* FETCH: u64 after_id. */
-static int
-req_fetch(struct channel *ch, struct ipc_msg *m)
+static void
+req_fetch(struct channel *ch, const struct authd_req *rq, uint32_t reqid)
 {
 	static uint8_t env[ENV_MAX_LEN];
-	struct cursor c;
 	struct wbuf b;
 	char sender[ACCOUNT_USER_MAX + 1];
-	uint64_t after, env_id = 0;
+	uint64_t env_id = 0;
 	size_t envlen = 0;
 	enum authdb_rc rc;
 	int found = 0;
 
-	cur_init(&c, m->body, m->len);
-	after = cur_u64(&c);
-	if (cur_done(&c) == -1)
-		return -1;
-	if ((rc = authdb_fetch(adb, ch->account_id, after, &found, &env_id,
-	    sender, env, sizeof(env), &envlen)) != ADB_OK) {
+	if ((rc = authdb_fetch(adb, ch->account_id, rq->u.fetch.after, &found,
+	    &env_id, sender, env, sizeof(env), &envlen)) != ADB_OK) {
 		refused(ch, "fetch_refused", authdb_rc_str(rc));
-		send_code(ch, AUTHD_RES_FETCH, m->hdr.id, rc_to_code(rc));
-		return 0;
+		send_code(ch, AUTHD_RES_FETCH, reqid, rc_to_code(rc));
+		return;
 	}
 	wbuf_init(&b, IPC_MAX_BODY);
 	wbuf_put_u16(&b, AUTHD_RES_OK);
@@ -1161,35 +1072,26 @@ req_fetch(struct channel *ch, struct ipc_msg *m)
 	wbuf_put_u64(&b, found ? env_id : 0);
 	wbuf_put_str16(&b, sender, found ? strlen(sender) : 0);
 	wbuf_put_str32(&b, env, found ? envlen : 0);
-	if (send_reply(ch, AUTHD_RES_FETCH, m->hdr.id, &b) == -1 && b.err)
-		send_code(ch, AUTHD_RES_FETCH, m->hdr.id, AUTHD_RES_INTERNAL);
+	if (send_reply(ch, AUTHD_RES_FETCH, reqid, &b) == -1 && b.err)
+		send_code(ch, AUTHD_RES_FETCH, reqid, AUTHD_RES_INTERNAL);
 	wbuf_free(&b);
-	return 0;
 }
 
 /* ACK: u64 envelope_id, u8 state. */
-static int
-req_ack(struct channel *ch, struct ipc_msg *m)
+static void
+req_ack(struct channel *ch, const struct authd_req *rq, uint32_t reqid)
 {
-	struct cursor c;
 	struct wbuf b;
 	char sender[ACCOUNT_USER_MAX + 1];
-	uint64_t env_id;
-	uint8_t state;
 	uint16_t code = AUTHD_RES_OK;
 	enum authdb_rc rc;
 	const char *reason = NULL;
 
-	cur_init(&c, m->body, m->len);
-	env_id = cur_u64(&c);
-	state = cur_u8(&c);
-	if (cur_done(&c) == -1)
-		return -1;
-	if (state != AUTHD_ST_DELIVERED && state != AUTHD_ST_READ) {
+	if (rq->bad != NULL) {
 		code = AUTHD_RES_BAD_INPUT;
-		reason = "not a delivery state";
-	} else if ((rc = authdb_ack(adb, ch->account_id, env_id, state,
-	    sender)) == ADB_NOTFOUND) {
+		reason = rq->bad;
+	} else if ((rc = authdb_ack(adb, ch->account_id, rq->u.ack.env_id,
+	    rq->u.ack.state, sender)) == ADB_NOTFOUND) {
 		code = AUTHD_RES_BAD_INPUT;
 		reason = "no such message for this user";
 	} else if (rc != ADB_OK) {
@@ -1198,37 +1100,30 @@ req_ack(struct channel *ch, struct ipc_msg *m)
 	}
 	if (code != AUTHD_RES_OK) {
 		refused(ch, "ack_refused", reason);
-		send_code(ch, AUTHD_RES_ACK, m->hdr.id, code);
-		return 0;
+		send_code(ch, AUTHD_RES_ACK, reqid, code);
+		return;
 	}
 	wbuf_init(&b, 64);
 	wbuf_put_u16(&b, AUTHD_RES_OK);
 	wbuf_put_str16(&b, sender, strlen(sender));
-	(void)send_reply(ch, AUTHD_RES_ACK, m->hdr.id, &b);
+	(void)send_reply(ch, AUTHD_RES_ACK, reqid, &b);
 	wbuf_free(&b);
-	return 0;
 }
 
 /* JOIN: str16 room. */
-static int
-req_join(struct channel *ch, struct ipc_msg *m)
+static void
+req_join(struct channel *ch, const struct authd_req *rq, uint32_t reqid)
 {
-	struct cursor c;
-	const uint8_t *p;
-	size_t len;
-	char room[AUTHD_ROOM_MAX + 1], note[96];
+	const char *room = rq->u.room.room;
+	char note[96];
 	uint16_t code = AUTHD_RES_OK;
 	enum authdb_rc rc;
 	enum authdb_join res = AUTHDB_JOIN_FULL;
 	const char *reason = NULL;
 
-	cur_init(&c, m->body, m->len);
-	p = cur_str16(&c, &len, AUTHD_FIELD_MAX);
-	if (cur_done(&c) == -1)
-		return -1;
-	if (room_arg(p, len, room) == -1) {
+	if (rq->bad != NULL) {
 		code = AUTHD_RES_BAD_INPUT;
-		reason = "not a room name";
+		reason = rq->bad;
 	} else if ((rc = authdb_room_join(adb, ch->account_id, room,
 	    conf.room_size, AUTHD_ROOMS_MAX, &res)) != ADB_OK) {
 		code = rc_to_code(rc);
@@ -1251,29 +1146,22 @@ req_join(struct channel *ch, struct ipc_msg *m)
 		    ch->user, room);
 		audit("room_join", ch, ch->user, room);
 	}
-	send_code(ch, AUTHD_RES_CODE, m->hdr.id, code);
-	return 0;
+	send_code(ch, AUTHD_RES_CODE, reqid, code);
 }
 
 /* LEAVE: str16 room. */
-static int
-req_leave(struct channel *ch, struct ipc_msg *m)
+static void
+req_leave(struct channel *ch, const struct authd_req *rq, uint32_t reqid)
 {
-	struct cursor c;
-	const uint8_t *p;
-	size_t len;
-	char room[AUTHD_ROOM_MAX + 1], note[96];
+	const char *room = rq->u.room.room;
+	char note[96];
 	uint16_t code = AUTHD_RES_OK;
 	enum authdb_rc rc;
 	const char *reason = NULL;
 
-	cur_init(&c, m->body, m->len);
-	p = cur_str16(&c, &len, AUTHD_FIELD_MAX);
-	if (cur_done(&c) == -1)
-		return -1;
-	if (room_arg(p, len, room) == -1) {
+	if (rq->bad != NULL) {
 		code = AUTHD_RES_BAD_INPUT;
-		reason = "not a room name";
+		reason = rq->bad;
 	} else if ((rc = authdb_room_leave(adb, ch->account_id, room)) ==
 	    ADB_NOTFOUND) {
 		code = AUTHD_RES_BAD_INPUT;
@@ -1293,8 +1181,7 @@ req_leave(struct channel *ch, struct ipc_msg *m)
 		    ch->user, room);
 		audit("room_leave", ch, ch->user, room);
 	}
-	send_code(ch, AUTHD_RES_CODE, m->hdr.id, code);
-	return 0;
+	send_code(ch, AUTHD_RES_CODE, reqid, code);
 }
 
 /* Reply with a list of names (ROOMS, MEMBERS). */
@@ -1316,58 +1203,48 @@ send_names(struct channel *ch, uint16_t type, uint32_t id,
 }
 
 /* ROOMS: empty body. */
-static int
-req_rooms(struct channel *ch, struct ipc_msg *m)
+static void
+req_rooms(struct channel *ch, const struct authd_req *rq, uint32_t reqid)
 {
 	struct authdb_names rooms;
 	enum authdb_rc rc;
 
-	if (m->len != 0)
-		return -1;
+	(void)rq;
 	memset(&rooms, 0, sizeof(rooms));
 	if ((rc = authdb_user_rooms(adb, ch->account_id, AUTHD_ROOMS_MAX,
 	    &rooms)) != ADB_OK) {
 		refused(ch, "rooms_refused", authdb_rc_str(rc));
-		send_code(ch, AUTHD_RES_ROOMS, m->hdr.id,
+		send_code(ch, AUTHD_RES_ROOMS, reqid,
 		    rc == ADB_TOOMANY ? AUTHD_RES_INTERNAL : rc_to_code(rc));
-		return 0;
+		return;
 	}
-	send_names(ch, AUTHD_RES_ROOMS, m->hdr.id, &rooms);
+	send_names(ch, AUTHD_RES_ROOMS, reqid, &rooms);
 	authdb_names_free(&rooms);
-	return 0;
 }
 
 /* MEMBERS: str16 room. */
-static int
-req_members(struct channel *ch, struct ipc_msg *m)
+static void
+req_members(struct channel *ch, const struct authd_req *rq, uint32_t reqid)
 {
-	struct cursor c;
 	struct authdb_names members;
-	const uint8_t *p;
-	size_t len;
-	char room[AUTHD_ROOM_MAX + 1];
 	uint64_t room_id = 0;
 	uint16_t code;
 	const char *reason = NULL;
 
-	cur_init(&c, m->body, m->len);
-	p = cur_str16(&c, &len, AUTHD_FIELD_MAX);
-	if (cur_done(&c) == -1)
-		return -1;
 	memset(&members, 0, sizeof(members));
-	if (room_arg(p, len, room) == -1) {
+	if (rq->bad != NULL) {
 		code = AUTHD_RES_BAD_INPUT;
-		reason = "not a room name";
+		reason = rq->bad;
 	} else
-		code = room_of_member(ch, room, &room_id, &members, &reason);
+		code = room_of_member(ch, rq->u.room.room, &room_id, &members,
+		    &reason);
 	if (code != AUTHD_RES_OK) {
 		refused(ch, "members_refused", reason);
-		send_code(ch, AUTHD_RES_MEMBERS, m->hdr.id, code);
-		return 0;
+		send_code(ch, AUTHD_RES_MEMBERS, reqid, code);
+		return;
 	}
-	send_names(ch, AUTHD_RES_MEMBERS, m->hdr.id, &members);
+	send_names(ch, AUTHD_RES_MEMBERS, reqid, &members);
 	authdb_names_free(&members);
-	return 0;
 }
 
 /* One message from worker channel i; the channel may be gone after. */
@@ -1375,8 +1252,10 @@ static void
 channel_dispatch(size_t i)
 {
 	static struct ipc_msg m;	/* 65 KiB: not on the stack */
+	static struct authd_req rq;
 	struct channel *ch = &channels[i];
 	const struct authd_request *req = NULL;
+	const char *why;
 	char what[32];
 	size_t k;
 	int r;
@@ -1418,38 +1297,27 @@ channel_dispatch(size_t i)
 	if (req->flags & REQ_COUNTED)
 		ch->attempts++;
 	log_debug("session %" PRIu64 ": %s", ch->serial, req->name);
-	if (req->handler(ch, &m) == -1)
+	if (authd_req_decode(&m, &rq, &why) == -1) {
+		if (strcmp(why, "malformed body") != 0)
+			log_warnx("session %" PRIu64 ": %s", ch->serial, why);
 		violation(i, "malformed body: ", req->name);
+		goto out;
+	}
+	req->handler(ch, &rq, m.hdr.id);
  out:
-	/* The body held a password. */
+	/* The body held a password, and so may the decoded request. */
+	explicit_bzero(&rq, sizeof(rq));
 	ipc_msg_clear(&m);
 }
 
 /* ---- control channel ---- */
-
-static int
-addr_ok(const uint8_t *p, size_t len)
-{
-	size_t i;
-
-	if (len < 1 || len > AUTHD_ADDR_MAX)
-		return 0;
-	for (i = 0; i < len; i++)
-		if (p[i] <= 0x20 || p[i] >= 0x7f)
-			return 0;
-	return 1;
-}
 
 /* Returns -1 when the master has gone away: time to exit. */
 static int
 control_dispatch(void)
 {
 	static struct ipc_msg m;
-	struct cursor c;
-	const uint8_t *a;
-	size_t alen;
-	uint64_t serial;
-	char addr[AUTHD_ADDR_MAX + 1];
+	struct authd_ctl_new nc;
 	int r;
 
 	if ((r = ipc_recv(IPC_CTL_FD, &m, 1)) == 0) {
@@ -1469,22 +1337,18 @@ control_dispatch(void)
 		    (unsigned)m.hdr.type);
 		goto drop;
 	}
-	cur_init(&c, m.body, m.len);
-	serial = cur_u64(&c);
-	a = cur_str16(&c, &alen, AUTHD_ADDR_MAX);
-	if (cur_done(&c) == -1 || m.fd == -1 || !addr_ok(a, alen)) {
+	if (authd_ctl_decode(&m, &nc) == -1) {
 		log_warnx("control channel: malformed NEW_CHANNEL");
 		goto drop;
 	}
-	memcpy(addr, a, alen);
-	addr[alen] = '\0';
-	if (channel_add(m.fd, serial, addr) == NULL) {
+	if (channel_add(nc.fd, nc.serial, nc.addr) == NULL) {
 		/* The worker sees its channel close and reports it. */
 		log_warnx("session %" PRIu64 ": %d channels open, refusing "
-		    "another", serial, AUTHD_MAX_CHANNELS);
+		    "another", nc.serial, AUTHD_MAX_CHANNELS);
 		goto drop;
 	}
-	log_debug("session %" PRIu64 " [%s]: new channel", serial, addr);
+	log_debug("session %" PRIu64 " [%s]: new channel", nc.serial,
+	    nc.addr);
 	return 0;
  drop:
 	if (m.fd != -1)

@@ -128,7 +128,9 @@
  *	u16	code
  *	u64	envelope_id	the message id (increasing; FETCH and ACK
  *				use it, the router passes it on)
- * authd parses the envelope (envelope_peek, no keys) and checks, in order:
+ * authd parses the envelope (envelope_peek, no keys) and checks, in order
+ * (the database is read once for all of them, before the rate: a direct
+ * message that names no other user is refused without taking a token):
  *  - size: over ENV_MAX_LEN, or a field over its cap: TOO_LARGE; not an
  *    envelope: PROTOCOL (VERSION for another envelope version);
  *  - the sender is the channel's user and the sender certificate is the

@@ -1,16 +1,26 @@
 /*
  * db.c: authd's database access through prepared statements (see db.h).
  *
- * One connection, opened on demand.  A statement that fails while being
- * prepared because the server went away (the usual sign of a stale
- * connection after a database restart) is retried once on a new
+ * One connection, opened on demand, and on it one prepared statement
+ * per SQL text of the table stmts[] below, prepared on first use and
+ * kept: a request then costs one round trip per statement (execute)
+ * instead of two (prepare, execute) and the server does not parse the
+ * same text again.  The cache belongs to the connection: it is dropped
+ * with it (reconnect, server gone), and a statement that failed is
+ * closed so that its next use prepares it anew.
+ *
+ * A stale connection (the server restarted) is noticed before a
+ * statement is sent: the idle socket has become readable (end of file).
+ * A statement that fails while being prepared, or before it could be
+ * sent, because the server went away is retried once on a new
  * connection, unless it failed only after a timeout (a hung server); a
- * failure during execution is not retried, because the statement may
+ * failure after the statement went out is not retried, because it may
  * have taken effect, and is reported as UNAVAILABLE.  After any failure
  * of that kind, requests fail at once for DB_RETRY_INTERVAL.
  */
 #include "db.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,9 +32,254 @@
 
 #include "log.h"
 
+/*
+ * Milliseconds since the epoch on the database server's clock, the one
+ * clock every node shares.
+ */
+#define DB_NOW_MS	"CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)"
+
+/* The refilled bucket of the rate statements (db.h authdb_rate_take). */
+#define DB_RATE_REFILL	"LEAST(?, tokens_milli + " \
+			" GREATEST(0, " DB_NOW_MS " - updated_ms) * ?)"
+
+/*
+ * Every statement authd runs, by id: the cache is an array indexed by
+ * it, so finding a prepared statement costs no lookup.  nin and nout are
+ * the statement's parameters and result columns, checked once when it
+ * is prepared.
+ */
+enum stmt_id {
+	S_USER_GET,
+	S_USER_INSERT,
+	S_CERT_INSERT,
+	S_USER_ID,
+	S_USER_REHASH,
+	S_LOGIN_RECORD,
+	S_CERT_LOOKUP,
+	S_CERT_BIND,
+	S_USER_CERTS_ALL,
+	S_USER_CERTS_DER,
+	S_ROOM_CERTS_ALL,
+	S_ROOM_CERTS_DER,
+	S_RATE_TAKE,
+	S_RATE_NEW,
+	S_DM_PEERS,
+	S_ROOM_PEERS,
+	S_QUEUE_LEN,
+	S_ENV_INSERT,
+	S_DLV_INSERT,
+	S_FETCH,
+	S_ACK_GET,
+	S_ACK_SET,
+	S_MSG_EXPIRE,
+	S_ROOM_ID,
+	S_ROOM_CREATE,
+	S_ROOM_COUNT,
+	S_ROOM_MINE,
+	S_ROOM_ADD,
+	S_ROOM_LOCK,
+	S_ROOM_DEL,
+	S_ROOM_EMPTY,
+	S_ROOM_MEMBERS,
+	S_USER_ROOMS,
+	S_THROTTLE_CHECK,
+	S_THROTTLE_FAIL,
+	S_THROTTLE_RESET,
+	S_THROTTLE_EXPIRE,
+	S_COUNT
+};
+
+struct stmt_def {
+	const char	*what;		/* for the log: never a value */
+	const char	*sql;
+	unsigned int	 nin, nout;
+};
+
+/*
+ * The certificate queries (struct cert_row): of a user or of a room's
+ * members, all of them or those whose DER is known, oldest binding first.
+ */
+#define CERT_COLS	"SELECT u.id, u.username, c.cert_sha256, c.cert_der "
+#define USER_CERTS	"FROM user_certs c " \
+			"JOIN users u ON u.id = c.user_id " \
+			"WHERE c.user_id = ? "
+#define ROOM_CERTS	"FROM room_members m " \
+			"JOIN users u ON u.id = m.user_id " \
+			"JOIN user_certs c ON c.user_id = u.id " \
+			"WHERE m.room_id = ? "
+#define WITH_DER	"AND c.cert_der IS NOT NULL "
+#define CERT_ORDER	"c.added_at, c.cert_sha256"
+/*
+ * The STORE checks' columns (struct authdb_peer): a user without a
+ * certificate gives one row of NULLs (LEFT JOIN); the queue length of
+ * every user but the sender (the first parameter).
+ */
+#define PEER_COLS	"SELECT u.id, u.username, c.cert_sha256, " \
+			"c.cert_der IS NOT NULL, IF(u.id = ?, 0, " \
+			"(SELECT COUNT(*) FROM deliveries d WHERE " \
+			"d.recipient_id = u.id AND d.state = 0)) "
+
+static const struct stmt_def stmts[S_COUNT] = {
+	[S_USER_GET] = { "user lookup",
+	    "SELECT id, username, disabled, pw_kdf, pw_salt, pw_hash, "
+	    "kdf_n, kdf_r, kdf_p FROM users WHERE username = ?", 1, 9 },
+	[S_USER_INSERT] = { "user insert",
+	    "INSERT INTO users (username, email, pw_kdf, pw_salt, pw_hash, "
+	    "kdf_n, kdf_r, kdf_p) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", 8, 0 },
+	[S_CERT_INSERT] = { "certificate insert",
+	    "INSERT INTO user_certs (user_id, cert_sha256, cert_der) "
+	    "VALUES (?, ?, ?)", 3, 0 },
+	[S_USER_ID] = { "user id",
+	    "SELECT id FROM users WHERE username = ?", 1, 1 },
+	[S_USER_REHASH] = { "password upgrade",
+	    "UPDATE users SET pw_kdf = ?, pw_salt = ?, pw_hash = ?, "
+	    "kdf_n = ?, kdf_r = ?, kdf_p = ? "
+	    "WHERE id = ? AND pw_kdf = ? AND pw_hash = ?", 9, 0 },
+	[S_LOGIN_RECORD] = { "last login",
+	    "UPDATE users SET last_login_at = CURRENT_TIMESTAMP WHERE id = ?",
+	    1, 0 },
+	[S_CERT_LOOKUP] = { "certificate lookup",
+	    "SELECT COUNT(*), "
+	    "COALESCE(SUM(cert_sha256 = ?), 0), "
+	    "COALESCE(SUM(cert_sha256 = ? AND cert_der IS NOT NULL), 0) "
+	    "FROM user_certs WHERE user_id = ?", 3, 3 },
+	/* An existing DER is never replaced: it hashes to cert_sha256. */
+	[S_CERT_BIND] = { "certificate bind",
+	    "INSERT INTO user_certs (user_id, cert_sha256, cert_der) "
+	    "VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE "
+	    "cert_der = COALESCE(cert_der, VALUES(cert_der))", 3, 0 },
+	[S_USER_CERTS_ALL] = { "user certificates",
+	    CERT_COLS USER_CERTS "ORDER BY " CERT_ORDER, 1, 4 },
+	[S_USER_CERTS_DER] = { "user certificates",
+	    CERT_COLS USER_CERTS WITH_DER "ORDER BY " CERT_ORDER, 1, 4 },
+	[S_ROOM_CERTS_ALL] = { "room certificates",
+	    CERT_COLS ROOM_CERTS "ORDER BY u.username, " CERT_ORDER, 1, 4 },
+	[S_ROOM_CERTS_DER] = { "room certificates",
+	    CERT_COLS ROOM_CERTS WITH_DER "ORDER BY u.username, " CERT_ORDER,
+	    1, 4 },
+	/*
+	 * One statement takes a token only if there is one after the
+	 * refill, so that concurrent nodes cannot both spend the last.
+	 * Tokens are counted in thousandths: rate per second is rate
+	 * thousandths per millisecond.  The assignments run left to right,
+	 * so tokens_milli is refilled from the old updated_ms; a clock
+	 * that went back refills nothing.
+	 */
+	[S_RATE_TAKE] = { "rate take",
+	    "UPDATE msg_rate SET "
+	    "tokens_milli = " DB_RATE_REFILL " - 1000, "
+	    "updated_ms = " DB_NOW_MS " "
+	    "WHERE user_id = ? AND " DB_RATE_REFILL " >= 1000", 5, 0 },
+	/* A new user starts with a full bucket, less the token it takes. */
+	[S_RATE_NEW] = { "rate bucket",
+	    "INSERT IGNORE INTO msg_rate (user_id, tokens_milli, updated_ms) "
+	    "VALUES (?, ?, " DB_NOW_MS ")", 2, 0 },
+	[S_DM_PEERS] = { "direct message recipients", PEER_COLS
+	    "FROM users u LEFT JOIN user_certs c ON c.user_id = u.id "
+	    "WHERE u.id = ? OR u.username = ? "
+	    "ORDER BY u.id, c.added_at, c.cert_sha256", 3, 5 },
+	[S_ROOM_PEERS] = { "room message recipients", PEER_COLS
+	    "FROM rooms r JOIN room_members m ON m.room_id = r.id "
+	    "JOIN users u ON u.id = m.user_id "
+	    "LEFT JOIN user_certs c ON c.user_id = u.id WHERE r.name = ? "
+	    "ORDER BY u.username, c.added_at, c.cert_sha256", 2, 5 },
+	[S_QUEUE_LEN] = { "queue length",
+	    "SELECT COUNT(*) FROM deliveries WHERE recipient_id = ? AND "
+	    "state = 0", 1, 1 },
+	[S_ENV_INSERT] = { "envelope insert",
+	    "INSERT INTO envelopes (sender_id, room, created_at, expires_at, "
+	    "envelope) VALUES (?, ?, UTC_TIMESTAMP(3), "
+	    "UTC_TIMESTAMP(3) + INTERVAL ? DAY, ?)", 4, 0 },
+	[S_DLV_INSERT] = { "delivery insert",
+	    "INSERT INTO deliveries (envelope_id, recipient_id, queued_at) "
+	    "VALUES (?, ?, UTC_TIMESTAMP(3))", 2, 0 },
+	[S_FETCH] = { "fetch",
+	    "SELECT d.envelope_id, u.username, e.envelope "
+	    "FROM deliveries d JOIN envelopes e ON e.id = d.envelope_id "
+	    "JOIN users u ON u.id = e.sender_id "
+	    "WHERE d.recipient_id = ? AND d.state = 0 AND d.envelope_id > ? "
+	    "AND e.expires_at > UTC_TIMESTAMP(3) "
+	    "ORDER BY d.envelope_id LIMIT 1", 2, 3 },
+	[S_ACK_GET] = { "ack lookup",
+	    "SELECT u.username FROM deliveries d "
+	    "JOIN envelopes e ON e.id = d.envelope_id "
+	    "JOIN users u ON u.id = e.sender_id "
+	    "WHERE d.envelope_id = ? AND d.recipient_id = ?", 2, 1 },
+	/*
+	 * Forward only: the WHERE clause leaves a delivery at or above
+	 * the state asked for as it is.  Being read implies being
+	 * delivered, so a direct "read" also sets delivered_at.
+	 */
+	[S_ACK_SET] = { "ack",
+	    "UPDATE deliveries SET state = ?, "
+	    "delivered_at = COALESCE(delivered_at, UTC_TIMESTAMP(3)), "
+	    "read_at = IF(? = 2, UTC_TIMESTAMP(3), read_at) "
+	    "WHERE envelope_id = ? AND recipient_id = ? AND state < ?", 5, 0 },
+	/* In slices, so that no statement holds locks for long. */
+	[S_MSG_EXPIRE] = { "message expiry",
+	    "DELETE FROM envelopes WHERE expires_at <= UTC_TIMESTAMP(3) "
+	    "LIMIT 1000", 0, 0 },
+	[S_ROOM_ID] = { "room id",
+	    "SELECT id FROM rooms WHERE name = ?", 1, 1 },
+	/*
+	 * Creating or finding the room locks its row for the rest of the
+	 * transaction, so that concurrent JOINs (and a LEAVE that would
+	 * delete it) on any node are serialised and the size holds.
+	 */
+	[S_ROOM_CREATE] = { "room create",
+	    "INSERT INTO rooms (name, created_at) VALUES (?, UTC_TIMESTAMP()) "
+	    "ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id)", 1, 0 },
+	[S_ROOM_COUNT] = { "room size",
+	    "SELECT COUNT(*), COALESCE(SUM(user_id = ?), 0) FROM room_members "
+	    "WHERE room_id = ?", 2, 2 },
+	[S_ROOM_MINE] = { "rooms of user",
+	    "SELECT COUNT(*) FROM room_members WHERE user_id = ?", 1, 1 },
+	[S_ROOM_ADD] = { "room join",
+	    "INSERT INTO room_members (room_id, user_id, joined_at) "
+	    "VALUES (?, ?, UTC_TIMESTAMP())", 2, 0 },
+	[S_ROOM_LOCK] = { "room lock",
+	    "SELECT id FROM rooms WHERE name = ? FOR UPDATE", 1, 1 },
+	[S_ROOM_DEL] = { "room leave",
+	    "DELETE FROM room_members WHERE room_id = ? AND user_id = ?",
+	    2, 0 },
+	[S_ROOM_EMPTY] = { "room delete",
+	    "DELETE FROM rooms WHERE id = ? AND NOT EXISTS "
+	    "(SELECT 1 FROM room_members WHERE room_id = ?)", 2, 0 },
+	[S_ROOM_MEMBERS] = { "room members",
+	    "SELECT u.id, u.username FROM room_members m "
+	    "JOIN users u ON u.id = m.user_id WHERE m.room_id = ? "
+	    "ORDER BY u.username", 1, 2 },
+	[S_USER_ROOMS] = { "user rooms",
+	    "SELECT r.id, r.name FROM room_members m "
+	    "JOIN rooms r ON r.id = m.room_id WHERE m.user_id = ? "
+	    "ORDER BY r.name", 1, 2 },
+	[S_THROTTLE_CHECK] = { "throttle check",
+	    "SELECT failures FROM auth_failures WHERE scope = ? AND "
+	    "subject = ? AND window_start + ? > UNIX_TIMESTAMP()", 3, 1 },
+	/*
+	 * One statement, so concurrent nodes cannot lose a count.  MariaDB
+	 * evaluates the assignments left to right: failures is computed
+	 * from the old window_start before window_start moves.
+	 */
+	[S_THROTTLE_FAIL] = { "throttle count",
+	    "INSERT INTO auth_failures "
+	    "(scope, subject, window_start, failures) VALUES "
+	    "(?, ?, UNIX_TIMESTAMP(), 1) ON DUPLICATE KEY UPDATE "
+	    "failures = IF(window_start + ? <= UNIX_TIMESTAMP(), 1, "
+	    "failures + 1), "
+	    "window_start = IF(window_start + ? <= UNIX_TIMESTAMP(), "
+	    "UNIX_TIMESTAMP(), window_start)", 4, 0 },
+	[S_THROTTLE_RESET] = { "throttle reset",
+	    "DELETE FROM auth_failures WHERE scope = ? AND subject = ?", 2, 0 },
+	[S_THROTTLE_EXPIRE] = { "throttle expiry",
+	    "DELETE FROM auth_failures WHERE window_start + ? <= "
+	    "UNIX_TIMESTAMP()", 1, 0 },
+};
+
 struct authdb {
 	struct dbconf	 conf;
 	MYSQL		*db;
+	MYSQL_STMT	*st[S_COUNT];	/* prepared on db, or NULL */
 	int		 in_txn;
 	int		 down;		/* last attempt failed (log changes) */
 	time_t		 retry_at;	/* no new connect before (monotonic) */
@@ -75,12 +330,37 @@ authdb_new(const struct dbconf *conf)
 	return a;
 }
 
+/* Close one cached statement: its next use prepares it again. */
+static void
+stmt_drop(struct authdb *a, enum stmt_id id)
+{
+	if (a->st[id] != NULL)
+		mysql_stmt_close(a->st[id]);
+	a->st[id] = NULL;
+}
+
+/*
+ * Drop every cached statement.  Called after mysql_close() the handles
+ * were invalidated by the client library and closing them only frees
+ * memory; on a live connection it also frees them on the server.
+ */
+static void
+stmt_drop_all(struct authdb *a)
+{
+	size_t i;
+
+	for (i = 0; i < S_COUNT; i++)
+		stmt_drop(a, (enum stmt_id)i);
+}
+
 static void
 disconnect(struct authdb *a)
 {
+	/* Close first: a dead connection is not written to again. */
 	if (a->db != NULL)
 		mysql_close(a->db);
 	a->db = NULL;
+	stmt_drop_all(a);
 }
 
 void
@@ -101,6 +381,17 @@ classify(unsigned int err)
 	if (dbconf_err_unavailable(err))
 		return ADB_UNAVAILABLE;
 	return ADB_INTERNAL;
+}
+
+/*
+ * The statement was not executed and may be prepared again at once: the
+ * server dropped it (a schema change it could not re-prepare by itself,
+ * or a handle it no longer knows).
+ */
+static int
+err_reprepare(unsigned int err)
+{
+	return err == ER_NEED_REPREPARE || err == ER_UNKNOWN_STMT_HANDLER;
 }
 
 static long long
@@ -129,10 +420,16 @@ mark_down(struct authdb *a)
 	disconnect(a);
 }
 
-/* Log a statement failure; the SQL text is ours, never a value. */
+/*
+ * Log a statement failure; the SQL text is ours, never a value.  A
+ * statement that failed for any reason but a duplicate key is closed
+ * (it may be left in a state the next execution would trip on); when the
+ * server went away, the whole connection goes.
+ */
 static enum authdb_rc
-stmt_fail(struct authdb *a, MYSQL_STMT *st, const char *what)
+stmt_fail(struct authdb *a, enum stmt_id id, const char *what)
 {
+	MYSQL_STMT *st = a->st[id];
 	unsigned int err = mysql_stmt_errno(st);
 	enum authdb_rc rc = classify(err);
 
@@ -141,10 +438,32 @@ stmt_fail(struct authdb *a, MYSQL_STMT *st, const char *what)
 			log_warnx("database unavailable (%s): %s", what,
 			    mysql_stmt_error(st));
 		mark_down(a);
-	} else if (rc == ADB_INTERNAL)
+	} else if (rc == ADB_INTERNAL) {
 		log_warnx("database: %s: error %u: %s", what, err,
 		    mysql_stmt_error(st));
+		stmt_drop(a, id);
+	}
 	return rc;
+}
+
+/*
+ * Is the idle connection still there?  A server that exited (or killed
+ * the connection) has closed its end, so the socket is readable: there
+ * is nothing an idle client connection should have to read.  One poll()
+ * instead of a round trip; a hung server still looks alive here, and
+ * its statement fails after the read timeout as before.
+ */
+static int
+conn_stale(struct authdb *a)
+{
+	struct pollfd pfd;
+
+	pfd.fd = (int)mysql_get_socket(a->db);
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	if (pfd.fd < 0)
+		return 1;
+	return poll(&pfd, 1, 0) != 0;
 }
 
 /* ---- statement helpers ---- */
@@ -178,6 +497,14 @@ in_u64(MYSQL_BIND *b, const uint64_t *v)
 	b->is_unsigned = 1;
 }
 
+/* A NULL parameter (a direct message's room). */
+static void
+in_null(MYSQL_BIND *b)
+{
+	memset(b, 0, sizeof(*b));
+	b->buffer_type = MYSQL_TYPE_NULL;
+}
+
 static void
 out_u64(MYSQL_BIND *b, uint64_t *v, my_bool *isnull)
 {
@@ -207,106 +534,155 @@ out_buf(MYSQL_BIND *b, void *buf, size_t cap, unsigned long *len,
 typedef int (*row_fn)(void *arg, enum authdb_rc *rc);
 
 /*
- * Prepare, bind, execute sql; with `out`, fetch at most one row into it
- * (*found says whether there was one), or with each_row every row, one
- * after the other.  *affected, *insert_id as asked.
+ * The prepared statement id, from the cache or prepared now.  A stale
+ * connection shows here first (outside a transaction: a transaction
+ * cannot move to a new connection): reconnect, once.
  */
 static enum authdb_rc
-run_rows(struct authdb *a, const char *what, const char *sql, MYSQL_BIND *in,
-    unsigned int nin, MYSQL_BIND *out, unsigned int nout, row_fn each_row,
-    void *arg, int *found, uint64_t *affected, uint64_t *insert_id)
+stmt_get(struct authdb *a, enum stmt_id id, MYSQL_STMT **stp)
 {
-	MYSQL_STMT *st = NULL;
+	const struct stmt_def *d = &stmts[id];
+	MYSQL_STMT *st;
 	enum authdb_rc rc;
+	long long t0;
+	int attempt;
+
+	*stp = NULL;
+	for (attempt = 0; ; attempt++) {
+		if (a->db != NULL && !a->in_txn && conn_stale(a)) {
+			log_debug("database: connection closed by the "
+			    "server; reconnecting");
+			disconnect(a);
+		}
+		if ((rc = authdb_connect(a)) != ADB_OK)
+			return rc;
+		if ((st = a->st[id]) != NULL) {
+			*stp = st;
+			return ADB_OK;
+		}
+		if ((st = mysql_stmt_init(a->db)) == NULL) {
+			log_warnx("database: %s: out of memory", d->what);
+			return ADB_INTERNAL;
+		}
+		a->st[id] = st;
+		t0 = mono_ms();
+		if (mysql_stmt_prepare(st, d->sql,
+		    (unsigned long)strlen(d->sql)) == 0)
+			break;
+		if (attempt == 0 && !a->in_txn &&
+		    dbconf_err_unavailable(mysql_stmt_errno(st)) &&
+		    mono_ms() - t0 < DB_STALE_MAX_MS) {
+			log_debug("database: %s: %s; reconnecting", d->what,
+			    mysql_stmt_error(st));
+			disconnect(a);
+			continue;
+		}
+		return stmt_fail(a, id, d->what);
+	}
+	if (mysql_stmt_param_count(st) != d->nin ||
+	    mysql_stmt_field_count(st) != d->nout) {
+		log_warnx("database: %s: statement shape mismatch", d->what);
+		stmt_drop(a, id);
+		return ADB_INTERNAL;
+	}
+	*stp = st;
+	return ADB_OK;
+}
+
+/*
+ * Bind and execute statement id; with `out`, fetch at most one row into
+ * it (*found says whether there was one), or with each_row every row,
+ * one after the other.  *affected, *insert_id as asked.
+ */
+static enum authdb_rc
+run_rows(struct authdb *a, enum stmt_id id, MYSQL_BIND *in, unsigned int nin,
+    MYSQL_BIND *out, unsigned int nout, row_fn each_row, void *arg,
+    int *found, uint64_t *affected, uint64_t *insert_id)
+{
+	const char *what = stmts[id].what;
+	MYSQL_STMT *st;
+	enum authdb_rc rc;
+	unsigned int err;
 	long long t0;
 	int attempt, r;
 
 	if (found != NULL)
 		*found = 0;
+	if (nin != stmts[id].nin || nout != stmts[id].nout) {
+		log_warnx("database: %s: called with the wrong shape", what);
+		return ADB_INTERNAL;
+	}
 	for (attempt = 0; ; attempt++) {
-		if ((rc = authdb_connect(a)) != ADB_OK)
+		if ((rc = stmt_get(a, id, &st)) != ADB_OK)
 			return rc;
-		if ((st = mysql_stmt_init(a->db)) == NULL) {
-			log_warnx("database: %s: out of memory", what);
-			return ADB_INTERNAL;
-		}
+		if (nin > 0 && mysql_stmt_bind_param(st, in) != 0)
+			return stmt_fail(a, id, what);
 		t0 = mono_ms();
-		if (mysql_stmt_prepare(st, sql,
-		    (unsigned long)strlen(sql)) == 0)
+		if (mysql_stmt_execute(st) == 0)
 			break;
-		/* A stale connection shows here first: reconnect, once. */
+		err = mysql_stmt_errno(st);
+		/*
+		 * Not executed: the server wants it prepared again, or
+		 * (CR_SERVER_GONE_ERROR) the request could not even be
+		 * sent.  Either may be tried again, once; a request that
+		 * went out and got no answer (CR_SERVER_LOST) may not.
+		 */
+		if (attempt == 0 && err_reprepare(err)) {
+			log_debug("database: %s: %s; preparing again", what,
+			    mysql_stmt_error(st));
+			stmt_drop_all(a);
+			continue;
+		}
 		if (attempt == 0 && !a->in_txn &&
-		    dbconf_err_unavailable(mysql_stmt_errno(st)) &&
+		    err == CR_SERVER_GONE_ERROR &&
 		    mono_ms() - t0 < DB_STALE_MAX_MS) {
 			log_debug("database: %s: %s; reconnecting", what,
 			    mysql_stmt_error(st));
-			mysql_stmt_close(st);
 			disconnect(a);
 			continue;
 		}
-		rc = stmt_fail(a, st, what);
-		goto done;
-	}
-	if (mysql_stmt_param_count(st) != nin ||
-	    mysql_stmt_field_count(st) != nout) {
-		log_warnx("database: %s: statement shape mismatch", what);
-		rc = ADB_INTERNAL;
-		goto done;
-	}
-	if (nin > 0 && mysql_stmt_bind_param(st, in) != 0) {
-		rc = stmt_fail(a, st, what);
-		goto done;
-	}
-	if (mysql_stmt_execute(st) != 0) {
-		rc = stmt_fail(a, st, what);
-		goto done;
+		return stmt_fail(a, id, what);
 	}
 	if (nout > 0) {
-		if (mysql_stmt_bind_result(st, out) != 0) {
-			rc = stmt_fail(a, st, what);
-			goto done;
-		}
+		if (mysql_stmt_bind_result(st, out) != 0)
+			return stmt_fail(a, id, what);
+		rc = ADB_OK;
 		for (;;) {
 			r = mysql_stmt_fetch(st);
 			if (r == MYSQL_DATA_TRUNCATED) {
 				log_warnx("database: %s: value larger than "
 				    "expected", what);
 				rc = ADB_INTERNAL;
-				goto done;
+				break;
 			}
-			if (r == 1) {
-				rc = stmt_fail(a, st, what);
-				goto done;
-			}
+			if (r == 1)
+				return stmt_fail(a, id, what);
 			if (found != NULL && r == 0)
 				*found = 1;
 			if (r != 0 || each_row == NULL)
 				break;
 			if (each_row(arg, &rc) == -1)
-				goto done;
+				break;
 		}
-		if (mysql_stmt_free_result(st) != 0) {
-			rc = stmt_fail(a, st, what);
-			goto done;
-		}
+		/* Reads (and drops) any rows left: the next use needs it. */
+		if (mysql_stmt_free_result(st) != 0)
+			return stmt_fail(a, id, what);
+		if (rc != ADB_OK)
+			return rc;
 	}
 	if (affected != NULL)
 		*affected = mysql_stmt_affected_rows(st);
 	if (insert_id != NULL)
 		*insert_id = mysql_stmt_insert_id(st);
-	rc = ADB_OK;
- done:
-	if (st != NULL)
-		mysql_stmt_close(st);
-	return rc;
+	return ADB_OK;
 }
 
 static enum authdb_rc
-run(struct authdb *a, const char *what, const char *sql, MYSQL_BIND *in,
-    unsigned int nin, MYSQL_BIND *out, unsigned int nout, int *found,
-    uint64_t *affected, uint64_t *insert_id)
+run(struct authdb *a, enum stmt_id id, MYSQL_BIND *in, unsigned int nin,
+    MYSQL_BIND *out, unsigned int nout, int *found, uint64_t *affected,
+    uint64_t *insert_id)
 {
-	return run_rows(a, what, sql, in, nin, out, nout, NULL, NULL, found,
+	return run_rows(a, id, in, nin, out, nout, NULL, NULL, found,
 	    affected, insert_id);
 }
 
@@ -316,6 +692,11 @@ simple(struct authdb *a, const char *sql)
 {
 	enum authdb_rc rc;
 
+	if (a->db != NULL && !a->in_txn && conn_stale(a)) {
+		log_debug("database: connection closed by the server; "
+		    "reconnecting");
+		disconnect(a);
+	}
 	if ((rc = authdb_connect(a)) != ADB_OK)
 		return rc;
 	if (mysql_real_query(a->db, sql, (unsigned long)strlen(sql)) != 0) {
@@ -402,9 +783,6 @@ authdb_connect(struct authdb *a)
 enum authdb_rc
 authdb_user_get(struct authdb *a, const char *username, struct authdb_user *u)
 {
-	static const char sql[] =
-	    "SELECT id, username, disabled, pw_kdf, pw_salt, pw_hash, "
-	    "kdf_n, kdf_r, kdf_p FROM users WHERE username = ?";
 	MYSQL_BIND in[1], out[9];
 	my_bool nul[9];
 	unsigned long ulen = 0, klen = 0, slen = 0, hlen = 0;
@@ -426,7 +804,7 @@ authdb_user_get(struct authdb *a, const char *username, struct authdb_user *u)
 	out_u64(&out[6], &n, &nul[6]);
 	out_u64(&out[7], &r, &nul[7]);
 	out_u64(&out[8], &p, &nul[8]);
-	rc = run(a, "user lookup", sql, in, 1, out, 9, &found, NULL, NULL);
+	rc = run(a, S_USER_GET, in, 1, out, 9, &found, NULL, NULL);
 	if (rc != ADB_OK)
 		goto fail;
 	if (!found) {
@@ -495,25 +873,11 @@ txn_commit(struct authdb *a)
 	return ADB_OK;
 }
 
-/* A NULL parameter (a direct message's room). */
-static void
-in_null(MYSQL_BIND *b)
-{
-	memset(b, 0, sizeof(*b));
-	b->buffer_type = MYSQL_TYPE_NULL;
-}
-
 enum authdb_rc
 authdb_user_create(struct authdb *a, const char *username, const char *email,
     const struct pw_record *pw, const uint8_t cert[32], const uint8_t *der,
     size_t derlen, uint64_t *idp)
 {
-	static const char sql_user[] =
-	    "INSERT INTO users (username, email, pw_kdf, pw_salt, pw_hash, "
-	    "kdf_n, kdf_r, kdf_p) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
-	static const char sql_cert[] =
-	    "INSERT INTO user_certs (user_id, cert_sha256, cert_der) "
-	    "VALUES (?, ?, ?)";
 	MYSQL_BIND in[8];
 	uint64_t n = pw->params.N, r = pw->params.r, p = pw->params.p, id = 0;
 	enum authdb_rc rc;
@@ -529,7 +893,7 @@ authdb_user_create(struct authdb *a, const char *username, const char *email,
 	in_u64(&in[5], &n);
 	in_u64(&in[6], &r);
 	in_u64(&in[7], &p);
-	if ((rc = run(a, "user insert", sql_user, in, 8, NULL, 0, NULL, NULL,
+	if ((rc = run(a, S_USER_INSERT, in, 8, NULL, 0, NULL, NULL,
 	    &id)) != ADB_OK)
 		goto rollback;
 	in_u64(&in[0], &id);
@@ -538,7 +902,7 @@ authdb_user_create(struct authdb *a, const char *username, const char *email,
 		in_bin(&in[2], der, derlen);
 	else
 		in_null(&in[2]);
-	if ((rc = run(a, "certificate insert", sql_cert, in, 3, NULL, 0, NULL,
+	if ((rc = run(a, S_CERT_INSERT, in, 3, NULL, 0, NULL,
 	    NULL, NULL)) != ADB_OK)
 		goto rollback;
 	if ((rc = txn_commit(a)) != ADB_OK)
@@ -553,7 +917,6 @@ authdb_user_create(struct authdb *a, const char *username, const char *email,
 enum authdb_rc
 authdb_user_id(struct authdb *a, const char *username, uint64_t *idp)
 {
-	static const char sql[] = "SELECT id FROM users WHERE username = ?";
 	MYSQL_BIND in[1], out[1];
 	my_bool isnull = 0;
 	int found;
@@ -562,7 +925,7 @@ authdb_user_id(struct authdb *a, const char *username, uint64_t *idp)
 	*idp = 0;
 	in_str(&in[0], username);
 	out_u64(&out[0], idp, &isnull);
-	if ((rc = run(a, "user id", sql, in, 1, out, 1, &found, NULL,
+	if ((rc = run(a, S_USER_ID, in, 1, out, 1, &found, NULL,
 	    NULL)) != ADB_OK)
 		return rc;
 	if (!found || isnull) {
@@ -576,10 +939,6 @@ enum authdb_rc
 authdb_user_rehash(struct authdb *a, uint64_t id, const struct pw_record *old,
     const struct pw_record *nw)
 {
-	static const char sql[] =
-	    "UPDATE users SET pw_kdf = ?, pw_salt = ?, pw_hash = ?, "
-	    "kdf_n = ?, kdf_r = ?, kdf_p = ? "
-	    "WHERE id = ? AND pw_kdf = ? AND pw_hash = ?";
 	MYSQL_BIND in[9];
 	uint64_t n = nw->params.N, r = nw->params.r, p = nw->params.p;
 	uint64_t affected = 0;
@@ -594,7 +953,7 @@ authdb_user_rehash(struct authdb *a, uint64_t id, const struct pw_record *old,
 	in_u64(&in[6], &id);
 	in_str(&in[7], pw_kdf_name(old->kdf));
 	in_bin(&in[8], old->hash, old->hash_len);
-	if ((rc = run(a, "password upgrade", sql, in, 9, NULL, 0, NULL,
+	if ((rc = run(a, S_USER_REHASH, in, 9, NULL, 0, NULL,
 	    &affected, NULL)) != ADB_OK)
 		return rc;
 	return affected == 1 ? ADB_OK : ADB_NOTFOUND;
@@ -603,12 +962,10 @@ authdb_user_rehash(struct authdb *a, uint64_t id, const struct pw_record *old,
 enum authdb_rc
 authdb_login_record(struct authdb *a, uint64_t id)
 {
-	static const char sql[] =
-	    "UPDATE users SET last_login_at = CURRENT_TIMESTAMP WHERE id = ?";
 	MYSQL_BIND in[1];
 
 	in_u64(&in[0], &id);
-	return run(a, "last login", sql, in, 1, NULL, 0, NULL, NULL, NULL);
+	return run(a, S_LOGIN_RECORD, in, 1, NULL, 0, NULL, NULL, NULL);
 }
 
 /* ---- certificates ---- */
@@ -617,11 +974,6 @@ enum authdb_rc
 authdb_cert_lookup(struct authdb *a, uint64_t id, const uint8_t cert[32],
     int *bound, int *has_der, uint64_t *nbound)
 {
-	static const char sql[] =
-	    "SELECT COUNT(*), "
-	    "COALESCE(SUM(cert_sha256 = ?), 0), "
-	    "COALESCE(SUM(cert_sha256 = ? AND cert_der IS NOT NULL), 0) "
-	    "FROM user_certs WHERE user_id = ?";
 	MYSQL_BIND in[3], out[3];
 	my_bool nul[3] = { 0, 0, 0 };
 	uint64_t n = 0, b = 0, d = 0;
@@ -635,7 +987,7 @@ authdb_cert_lookup(struct authdb *a, uint64_t id, const uint8_t cert[32],
 	out_u64(&out[0], &n, &nul[0]);
 	out_u64(&out[1], &b, &nul[1]);
 	out_u64(&out[2], &d, &nul[2]);
-	if ((rc = run(a, "certificate lookup", sql, in, 3, out, 3, NULL, NULL,
+	if ((rc = run(a, S_CERT_LOOKUP, in, 3, out, 3, NULL, NULL,
 	    NULL)) != ADB_OK)
 		return rc;
 	*nbound = nul[0] ? 0 : n;
@@ -648,11 +1000,6 @@ enum authdb_rc
 authdb_cert_bind(struct authdb *a, uint64_t id, const uint8_t cert[32],
     const uint8_t *der, size_t derlen)
 {
-	/* An existing DER is never replaced: it hashes to cert_sha256. */
-	static const char sql[] =
-	    "INSERT INTO user_certs (user_id, cert_sha256, cert_der) "
-	    "VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE "
-	    "cert_der = COALESCE(cert_der, VALUES(cert_der))";
 	MYSQL_BIND in[3];
 
 	in_u64(&in[0], &id);
@@ -661,7 +1008,7 @@ authdb_cert_bind(struct authdb *a, uint64_t id, const uint8_t cert[32],
 		in_bin(&in[2], der, derlen);
 	else
 		in_null(&in[2]);
-	return run(a, "certificate bind", sql, in, 3, NULL, 0, NULL, NULL,
+	return run(a, S_CERT_BIND, in, 3, NULL, 0, NULL, NULL,
 	    NULL);
 }
 
@@ -681,6 +1028,31 @@ authdb_names_free(struct authdb_names *l)
 {
 	free(l->v);
 	memset(l, 0, sizeof(*l));
+}
+
+/*
+ * Make room for one more row in a list of n entries of size bytes each
+ * (*vp, *capp), at most max of them.  Returns 0, or -1 with *rc.
+ */
+static int
+list_room(void **vp, size_t *capp, size_t n, size_t size, size_t max,
+    enum authdb_rc *rc)
+{
+	void *nv;
+
+	if (n >= max) {
+		*rc = ADB_TOOMANY;
+		return -1;
+	}
+	if (n < *capp)
+		return 0;
+	if ((nv = reallocarray(*vp, *capp + 16, size)) == NULL) {
+		*rc = ADB_INTERNAL;
+		return -1;
+	}
+	*vp = nv;
+	*capp += 16;
+	return 0;
 }
 
 /* The result row of a certificate query, copied into a list. */
@@ -711,19 +1083,10 @@ cert_row_add(void *arg, enum authdb_rc *rc)
 		*rc = ADB_INTERNAL;
 		return -1;
 	}
-	if (l->n >= r->max) {
-		*rc = ADB_TOOMANY;
+	nv = l->v;
+	if (list_room(&nv, &l->cap, l->n, sizeof(*l->v), r->max, rc) == -1)
 		return -1;
-	}
-	if (l->n == l->cap) {
-		if ((nv = reallocarray(l->v, l->cap + 8, sizeof(*l->v))) ==
-		    NULL) {
-			*rc = ADB_INTERNAL;
-			return -1;
-		}
-		l->v = nv;
-		l->cap += 8;
-	}
+	l->v = nv;
 	c = &l->v[l->n];
 	memset(c, 0, sizeof(*c));
 	c->user_id = r->user_id;
@@ -743,8 +1106,8 @@ cert_row_add(void *arg, enum authdb_rc *rc)
 }
 
 static enum authdb_rc
-certs_query(struct authdb *a, const char *what, const char *sql,
-    uint64_t key, size_t max, struct authdb_certs *out)
+certs_query(struct authdb *a, enum stmt_id id, uint64_t key, size_t max,
+    struct authdb_certs *out)
 {
 	struct cert_row *r;
 	MYSQL_BIND in[1], out_b[4];
@@ -761,7 +1124,7 @@ certs_query(struct authdb *a, const char *what, const char *sql,
 	    &r->nul[1]);
 	out_buf(&out_b[2], r->fp, sizeof(r->fp), &r->fplen, &r->nul[2]);
 	out_buf(&out_b[3], r->der, sizeof(r->der), &r->derlen, &r->nul[3]);
-	rc = run_rows(a, what, sql, in, 1, out_b, 4, cert_row_add, r, NULL,
+	rc = run_rows(a, id, in, 1, out_b, 4, cert_row_add, r, NULL,
 	    NULL, NULL);
 	free(r);
 	if (rc != ADB_OK)
@@ -773,99 +1136,176 @@ enum authdb_rc
 authdb_user_certs(struct authdb *a, uint64_t id, int with_der, size_t max,
     struct authdb_certs *out)
 {
-	static const char sql_all[] =
-	    "SELECT u.id, u.username, c.cert_sha256, c.cert_der "
-	    "FROM user_certs c JOIN users u ON u.id = c.user_id "
-	    "WHERE c.user_id = ? ORDER BY c.added_at, c.cert_sha256";
-	static const char sql_der[] =
-	    "SELECT u.id, u.username, c.cert_sha256, c.cert_der "
-	    "FROM user_certs c JOIN users u ON u.id = c.user_id "
-	    "WHERE c.user_id = ? AND c.cert_der IS NOT NULL "
-	    "ORDER BY c.added_at, c.cert_sha256";
-
-	return certs_query(a, "user certificates", with_der ? sql_der :
-	    sql_all, id, max, out);
+	return certs_query(a, with_der ? S_USER_CERTS_DER : S_USER_CERTS_ALL,
+	    id, max, out);
 }
 
 enum authdb_rc
 authdb_room_certs(struct authdb *a, uint64_t room_id, int with_der,
     size_t max, struct authdb_certs *out)
 {
-	static const char sql_all[] =
-	    "SELECT u.id, u.username, c.cert_sha256, c.cert_der "
-	    "FROM room_members m JOIN users u ON u.id = m.user_id "
-	    "JOIN user_certs c ON c.user_id = u.id WHERE m.room_id = ? "
-	    "ORDER BY u.username, c.added_at, c.cert_sha256";
-	static const char sql_der[] =
-	    "SELECT u.id, u.username, c.cert_sha256, c.cert_der "
-	    "FROM room_members m JOIN users u ON u.id = m.user_id "
-	    "JOIN user_certs c ON c.user_id = u.id WHERE m.room_id = ? "
-	    "AND c.cert_der IS NOT NULL "
-	    "ORDER BY u.username, c.added_at, c.cert_sha256";
-
-	return certs_query(a, "room certificates", with_der ? sql_der :
-	    sql_all, room_id, max, out);
+	return certs_query(a, with_der ? S_ROOM_CERTS_DER : S_ROOM_CERTS_ALL,
+	    room_id, max, out);
 }
 
 /* ---- the message store ---- */
 
-/*
- * Milliseconds since the epoch on the database server's clock, the one
- * clock every node shares.
- */
-#define DB_NOW_MS	"CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)"
+/* One take from the bucket: *taken = 1 when the row had a token. */
+static enum authdb_rc
+rate_update(struct authdb *a, uint64_t id, uint64_t full, uint64_t rate,
+    int *taken)
+{
+	MYSQL_BIND in[5];
+	uint64_t affected = 0;
+	enum authdb_rc rc;
 
+	in_u64(&in[0], &full);
+	in_u64(&in[1], &rate);
+	in_u64(&in[2], &id);
+	in_u64(&in[3], &full);
+	in_u64(&in[4], &rate);
+	rc = run(a, S_RATE_TAKE, in, 5, NULL, 0, NULL, &affected, NULL);
+	/* CLIENT_FOUND_ROWS (dbconf.c): matched rows, here 0 or 1. */
+	*taken = rc == ADB_OK && affected == 1;
+	return rc;
+}
+
+/*
+ * The user's bucket is there and has a token: one statement, the usual
+ * case.  Otherwise the bucket may be missing (the user's first message):
+ * create it full, less the token this message takes.  When it was there
+ * after all (no token, or another node created it in between), the take
+ * is tried once more on it, so that a race between two nodes never
+ * refuses a message that had a token.
+ */
 enum authdb_rc
 authdb_rate_take(struct authdb *a, uint64_t id, unsigned int rate,
     unsigned int burst, int *taken)
 {
-	/* A new user starts with a full bucket. */
-	static const char sql_row[] =
-	    "INSERT IGNORE INTO msg_rate (user_id, tokens_milli, updated_ms) "
-	    "VALUES (?, ?, " DB_NOW_MS ")";
-	/*
-	 * One statement takes a token only if there is one after the
-	 * refill, so that concurrent nodes cannot both spend the last.
-	 * Tokens are counted in thousandths: rate per second is rate
-	 * thousandths per millisecond.  The assignments run left to right,
-	 * so tokens_milli is refilled from the old updated_ms; a clock
-	 * that went back refills nothing.
-	 */
-	static const char sql_take[] =
-	    "UPDATE msg_rate SET "
-	    "tokens_milli = LEAST(?, tokens_milli + "
-	    " GREATEST(0, " DB_NOW_MS " - updated_ms) * ?) - 1000, "
-	    "updated_ms = " DB_NOW_MS " "
-	    "WHERE user_id = ? AND LEAST(?, tokens_milli + "
-	    " GREATEST(0, " DB_NOW_MS " - updated_ms) * ?) >= 1000";
-	MYSQL_BIND in[5];
-	uint64_t full = (uint64_t)burst * 1000, r = rate, affected = 0;
+	MYSQL_BIND in[2];
+	uint64_t full = (uint64_t)burst * 1000, r = rate, left, affected = 0;
 	enum authdb_rc rc;
 
 	*taken = 0;
+	if ((rc = rate_update(a, id, full, r, taken)) != ADB_OK || *taken)
+		return rc;
+	left = full - 1000;	/* burst >= 1 (authd's -B) */
 	in_u64(&in[0], &id);
-	in_u64(&in[1], &full);
-	if ((rc = run(a, "rate bucket", sql_row, in, 2, NULL, 0, NULL, NULL,
+	in_u64(&in[1], &left);
+	if ((rc = run(a, S_RATE_NEW, in, 2, NULL, 0, NULL, &affected,
 	    NULL)) != ADB_OK)
 		return rc;
-	in_u64(&in[0], &full);
-	in_u64(&in[1], &r);
-	in_u64(&in[2], &id);
-	in_u64(&in[3], &full);
-	in_u64(&in[4], &r);
-	if ((rc = run(a, "rate take", sql_take, in, 5, NULL, 0, NULL,
-	    &affected, NULL)) != ADB_OK)
-		return rc;
-	*taken = affected == 1;
-	return ADB_OK;
+	if (affected == 1) {
+		*taken = 1;
+		return ADB_OK;
+	}
+	return rate_update(a, id, full, r, taken);
+}
+
+void
+authdb_peers_free(struct authdb_peers *l)
+{
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+/* The result row of a recipients query, copied into a list. */
+struct peer_row {
+	struct authdb_peers	*out;
+	size_t			 max;
+	uint64_t		 user_id;
+	char			 name[ACCOUNT_USER_MAX + 1];
+	unsigned long		 namelen;
+	uint8_t			 fp[AUTHDB_FP_LEN];
+	unsigned long		 fplen;
+	uint64_t		 has_der;
+	uint64_t		 queued;
+	my_bool			 nul[5];
+};
+
+static int
+peer_row_add(void *arg, enum authdb_rc *rc)
+{
+	struct peer_row *r = arg;
+	struct authdb_peers *l = r->out;
+	struct authdb_peer *p;
+	void *nv;
+
+	if (r->nul[0] || r->nul[1] || r->nul[4] ||
+	    r->namelen > ACCOUNT_USER_MAX ||
+	    (!r->nul[2] && r->fplen != AUTHDB_FP_LEN)) {
+		log_warnx("database: malformed recipient row");
+		*rc = ADB_INTERNAL;
+		return -1;
+	}
+	nv = l->v;
+	if (list_room(&nv, &l->cap, l->n, sizeof(*l->v), r->max, rc) == -1)
+		return -1;
+	l->v = nv;
+	p = &l->v[l->n];
+	memset(p, 0, sizeof(*p));
+	p->user_id = r->user_id;
+	memcpy(p->username, r->name, r->namelen);
+	p->username[r->namelen] = '\0';
+	if (!r->nul[2]) {
+		p->has_cert = 1;
+		memcpy(p->fp, r->fp, AUTHDB_FP_LEN);
+		p->has_der = !r->nul[3] && r->has_der != 0;
+	}
+	p->queued = r->queued;
+	l->n++;
+	return 0;
+}
+
+static enum authdb_rc
+peers_query(struct authdb *a, enum stmt_id id, MYSQL_BIND *in,
+    unsigned int nin, size_t max, struct authdb_peers *out)
+{
+	struct peer_row r;
+	MYSQL_BIND out_b[5];
+	enum authdb_rc rc;
+
+	memset(&r, 0, sizeof(r));
+	r.out = out;
+	r.max = max;
+	out_u64(&out_b[0], &r.user_id, &r.nul[0]);
+	out_buf(&out_b[1], r.name, sizeof(r.name) - 1, &r.namelen, &r.nul[1]);
+	out_buf(&out_b[2], r.fp, sizeof(r.fp), &r.fplen, &r.nul[2]);
+	out_u64(&out_b[3], &r.has_der, &r.nul[3]);
+	out_u64(&out_b[4], &r.queued, &r.nul[4]);
+	rc = run_rows(a, id, in, nin, out_b, 5, peer_row_add, &r, NULL, NULL,
+	    NULL);
+	if (rc != ADB_OK)
+		authdb_peers_free(out);
+	return rc;
+}
+
+enum authdb_rc
+authdb_dm_peers(struct authdb *a, uint64_t sender_id, const char *other,
+    size_t max, struct authdb_peers *out)
+{
+	MYSQL_BIND in[3];
+
+	in_u64(&in[0], &sender_id);
+	in_u64(&in[1], &sender_id);
+	in_str(&in[2], other);
+	return peers_query(a, S_DM_PEERS, in, 3, max, out);
+}
+
+enum authdb_rc
+authdb_room_peers(struct authdb *a, uint64_t sender_id, const char *room,
+    size_t max, struct authdb_peers *out)
+{
+	MYSQL_BIND in[2];
+
+	in_u64(&in[0], &sender_id);
+	in_str(&in[1], room);
+	return peers_query(a, S_ROOM_PEERS, in, 2, max, out);
 }
 
 enum authdb_rc
 authdb_queue_len(struct authdb *a, uint64_t id, uint64_t *n)
 {
-	static const char sql[] =
-	    "SELECT COUNT(*) FROM deliveries WHERE recipient_id = ? AND "
-	    "state = 0";
 	MYSQL_BIND in[1], out[1];
 	my_bool isnull = 0;
 	enum authdb_rc rc;
@@ -873,7 +1313,7 @@ authdb_queue_len(struct authdb *a, uint64_t id, uint64_t *n)
 	*n = 0;
 	in_u64(&in[0], &id);
 	out_u64(&out[0], n, &isnull);
-	rc = run(a, "queue length", sql, in, 1, out, 1, NULL, NULL, NULL);
+	rc = run(a, S_QUEUE_LEN, in, 1, out, 1, NULL, NULL, NULL);
 	if (isnull)
 		*n = 0;
 	return rc;
@@ -884,13 +1324,6 @@ authdb_envelope_store(struct authdb *a, uint64_t sender_id, const char *room,
     const uint8_t *env, size_t envlen, unsigned int retention_days,
     const uint64_t *rcpt, size_t nrcpt, uint64_t *idp)
 {
-	static const char sql_env[] =
-	    "INSERT INTO envelopes (sender_id, room, created_at, expires_at, "
-	    "envelope) VALUES (?, ?, UTC_TIMESTAMP(3), "
-	    "UTC_TIMESTAMP(3) + INTERVAL ? DAY, ?)";
-	static const char sql_dlv[] =
-	    "INSERT INTO deliveries (envelope_id, recipient_id, queued_at) "
-	    "VALUES (?, ?, UTC_TIMESTAMP(3))";
 	MYSQL_BIND in[4];
 	uint64_t days = retention_days, id = 0;
 	size_t i;
@@ -906,13 +1339,13 @@ authdb_envelope_store(struct authdb *a, uint64_t sender_id, const char *room,
 		in_null(&in[1]);
 	in_u64(&in[2], &days);
 	in_bin(&in[3], env, envlen);
-	if ((rc = run(a, "envelope insert", sql_env, in, 4, NULL, 0, NULL,
+	if ((rc = run(a, S_ENV_INSERT, in, 4, NULL, 0, NULL,
 	    NULL, &id)) != ADB_OK)
 		goto rollback;
 	for (i = 0; i < nrcpt; i++) {
 		in_u64(&in[0], &id);
 		in_u64(&in[1], &rcpt[i]);
-		if ((rc = run(a, "delivery insert", sql_dlv, in, 2, NULL, 0,
+		if ((rc = run(a, S_DLV_INSERT, in, 2, NULL, 0,
 		    NULL, NULL, NULL)) != ADB_OK)
 			goto rollback;
 	}
@@ -930,13 +1363,6 @@ authdb_fetch(struct authdb *a, uint64_t id, uint64_t after, int *found,
     uint64_t *env_id, char sender[ACCOUNT_USER_MAX + 1], uint8_t *env,
     size_t cap, size_t *envlen)
 {
-	static const char sql[] =
-	    "SELECT d.envelope_id, u.username, e.envelope "
-	    "FROM deliveries d JOIN envelopes e ON e.id = d.envelope_id "
-	    "JOIN users u ON u.id = e.sender_id "
-	    "WHERE d.recipient_id = ? AND d.state = 0 AND d.envelope_id > ? "
-	    "AND e.expires_at > UTC_TIMESTAMP(3) "
-	    "ORDER BY d.envelope_id LIMIT 1";
 	MYSQL_BIND in[2], out[3];
 	my_bool nul[3] = { 0, 0, 0 };
 	unsigned long slen = 0, elen = 0;
@@ -951,7 +1377,7 @@ authdb_fetch(struct authdb *a, uint64_t id, uint64_t after, int *found,
 	out_u64(&out[0], env_id, &nul[0]);
 	out_buf(&out[1], sender, ACCOUNT_USER_MAX, &slen, &nul[1]);
 	out_buf(&out[2], env, cap, &elen, &nul[2]);
-	if ((rc = run(a, "fetch", sql, in, 2, out, 3, found, NULL, NULL)) !=
+	if ((rc = run(a, S_FETCH, in, 2, out, 3, found, NULL, NULL)) !=
 	    ADB_OK) {
 		sender[0] = '\0';
 		*found = 0;
@@ -977,21 +1403,6 @@ enum authdb_rc
 authdb_ack(struct authdb *a, uint64_t id, uint64_t env_id, unsigned int state,
     char sender[ACCOUNT_USER_MAX + 1])
 {
-	static const char sql_get[] =
-	    "SELECT u.username FROM deliveries d "
-	    "JOIN envelopes e ON e.id = d.envelope_id "
-	    "JOIN users u ON u.id = e.sender_id "
-	    "WHERE d.envelope_id = ? AND d.recipient_id = ?";
-	/*
-	 * Forward only: the WHERE clause leaves a delivery at or above
-	 * the state asked for as it is.  Being read implies being
-	 * delivered, so a direct "read" also sets delivered_at.
-	 */
-	static const char sql_set[] =
-	    "UPDATE deliveries SET state = ?, "
-	    "delivered_at = COALESCE(delivered_at, UTC_TIMESTAMP(3)), "
-	    "read_at = IF(? = 2, UTC_TIMESTAMP(3), read_at) "
-	    "WHERE envelope_id = ? AND recipient_id = ? AND state < ?";
 	MYSQL_BIND in[5], out[1];
 	my_bool isnull = 0;
 	unsigned long slen = 0;
@@ -1003,7 +1414,7 @@ authdb_ack(struct authdb *a, uint64_t id, uint64_t env_id, unsigned int state,
 	in_u64(&in[0], &env_id);
 	in_u64(&in[1], &id);
 	out_buf(&out[0], sender, ACCOUNT_USER_MAX, &slen, &isnull);
-	if ((rc = run(a, "ack lookup", sql_get, in, 2, out, 1, &found, NULL,
+	if ((rc = run(a, S_ACK_GET, in, 2, out, 1, &found, NULL,
 	    NULL)) != ADB_OK || !found || isnull) {
 		sender[0] = '\0';
 		return rc != ADB_OK ? rc : ADB_NOTFOUND;
@@ -1014,7 +1425,7 @@ authdb_ack(struct authdb *a, uint64_t id, uint64_t env_id, unsigned int state,
 	in_u64(&in[2], &env_id);
 	in_u64(&in[3], &id);
 	in_u64(&in[4], &st);
-	if ((rc = run(a, "ack", sql_set, in, 5, NULL, 0, NULL, NULL,
+	if ((rc = run(a, S_ACK_SET, in, 5, NULL, 0, NULL, NULL,
 	    NULL)) != ADB_OK)
 		sender[0] = '\0';
 	return rc;
@@ -1023,10 +1434,6 @@ authdb_ack(struct authdb *a, uint64_t id, uint64_t env_id, unsigned int state,
 enum authdb_rc
 authdb_expire_messages(struct authdb *a, uint64_t *deleted)
 {
-	/* In slices, so that no statement holds locks for long. */
-	static const char sql[] =
-	    "DELETE FROM envelopes WHERE expires_at <= UTC_TIMESTAMP(3) "
-	    "LIMIT 1000";
 	uint64_t n;
 	int i;
 	enum authdb_rc rc;
@@ -1034,7 +1441,7 @@ authdb_expire_messages(struct authdb *a, uint64_t *deleted)
 	*deleted = 0;
 	for (i = 0; i < 1000; i++) {
 		n = 0;
-		if ((rc = run(a, "message expiry", sql, NULL, 0, NULL, 0, NULL,
+		if ((rc = run(a, S_MSG_EXPIRE, NULL, 0, NULL, 0, NULL,
 		    &n, NULL)) != ADB_OK)
 			return rc;
 		*deleted += n;
@@ -1049,7 +1456,6 @@ authdb_expire_messages(struct authdb *a, uint64_t *deleted)
 enum authdb_rc
 authdb_room_id(struct authdb *a, const char *room, uint64_t *idp)
 {
-	static const char sql[] = "SELECT id FROM rooms WHERE name = ?";
 	MYSQL_BIND in[1], out[1];
 	my_bool isnull = 0;
 	int found;
@@ -1058,7 +1464,7 @@ authdb_room_id(struct authdb *a, const char *room, uint64_t *idp)
 	*idp = 0;
 	in_str(&in[0], room);
 	out_u64(&out[0], idp, &isnull);
-	if ((rc = run(a, "room id", sql, in, 1, out, 1, &found, NULL,
+	if ((rc = run(a, S_ROOM_ID, in, 1, out, 1, &found, NULL,
 	    NULL)) != ADB_OK)
 		return rc;
 	if (!found || isnull) {
@@ -1072,22 +1478,6 @@ enum authdb_rc
 authdb_room_join(struct authdb *a, uint64_t user_id, const char *room,
     unsigned int room_size, unsigned int max_rooms, enum authdb_join *result)
 {
-	/*
-	 * Creating or finding the room locks its row for the rest of the
-	 * transaction, so that concurrent JOINs (and a LEAVE that would
-	 * delete it) on any node are serialised and the size holds.
-	 */
-	static const char sql_room[] =
-	    "INSERT INTO rooms (name, created_at) VALUES (?, UTC_TIMESTAMP()) "
-	    "ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id)";
-	static const char sql_count[] =
-	    "SELECT COUNT(*), COALESCE(SUM(user_id = ?), 0) FROM room_members "
-	    "WHERE room_id = ?";
-	static const char sql_mine[] =
-	    "SELECT COUNT(*) FROM room_members WHERE user_id = ?";
-	static const char sql_add[] =
-	    "INSERT INTO room_members (room_id, user_id, joined_at) "
-	    "VALUES (?, ?, UTC_TIMESTAMP())";
 	MYSQL_BIND in[2], out[2];
 	my_bool nul[2] = { 0, 0 };
 	uint64_t room_id = 0, n = 0, me = 0, mine = 0;
@@ -1097,7 +1487,7 @@ authdb_room_join(struct authdb *a, uint64_t user_id, const char *room,
 	if ((rc = txn_begin(a)) != ADB_OK)
 		return rc;
 	in_str(&in[0], room);
-	if ((rc = run(a, "room create", sql_room, in, 1, NULL, 0, NULL, NULL,
+	if ((rc = run(a, S_ROOM_CREATE, in, 1, NULL, 0, NULL, NULL,
 	    &room_id)) != ADB_OK)
 		goto rollback;
 	if (room_id == 0) {
@@ -1108,7 +1498,7 @@ authdb_room_join(struct authdb *a, uint64_t user_id, const char *room,
 	in_u64(&in[1], &room_id);
 	out_u64(&out[0], &n, &nul[0]);
 	out_u64(&out[1], &me, &nul[1]);
-	if ((rc = run(a, "room size", sql_count, in, 2, out, 2, NULL, NULL,
+	if ((rc = run(a, S_ROOM_COUNT, in, 2, out, 2, NULL, NULL,
 	    NULL)) != ADB_OK)
 		goto rollback;
 	if (!nul[1] && me > 0) {
@@ -1122,7 +1512,7 @@ authdb_room_join(struct authdb *a, uint64_t user_id, const char *room,
 	}
 	in_u64(&in[0], &user_id);
 	out_u64(&out[0], &mine, &nul[0]);
-	if ((rc = run(a, "rooms of user", sql_mine, in, 1, out, 1, NULL, NULL,
+	if ((rc = run(a, S_ROOM_MINE, in, 1, out, 1, NULL, NULL,
 	    NULL)) != ADB_OK)
 		goto rollback;
 	if (!nul[0] && mine >= max_rooms) {
@@ -1133,7 +1523,7 @@ authdb_room_join(struct authdb *a, uint64_t user_id, const char *room,
 	}
 	in_u64(&in[0], &room_id);
 	in_u64(&in[1], &user_id);
-	if ((rc = run(a, "room join", sql_add, in, 2, NULL, 0, NULL, NULL,
+	if ((rc = run(a, S_ROOM_ADD, in, 2, NULL, 0, NULL, NULL,
 	    NULL)) != ADB_OK)
 		goto rollback;
 	if ((rc = txn_commit(a)) != ADB_OK)
@@ -1148,13 +1538,6 @@ authdb_room_join(struct authdb *a, uint64_t user_id, const char *room,
 enum authdb_rc
 authdb_room_leave(struct authdb *a, uint64_t user_id, const char *room)
 {
-	static const char sql_room[] =
-	    "SELECT id FROM rooms WHERE name = ? FOR UPDATE";
-	static const char sql_del[] =
-	    "DELETE FROM room_members WHERE room_id = ? AND user_id = ?";
-	static const char sql_empty[] =
-	    "DELETE FROM rooms WHERE id = ? AND NOT EXISTS "
-	    "(SELECT 1 FROM room_members WHERE room_id = ?)";
 	MYSQL_BIND in[2], out[1];
 	my_bool isnull = 0;
 	uint64_t room_id = 0, affected = 0;
@@ -1165,7 +1548,7 @@ authdb_room_leave(struct authdb *a, uint64_t user_id, const char *room)
 		return rc;
 	in_str(&in[0], room);
 	out_u64(&out[0], &room_id, &isnull);
-	if ((rc = run(a, "room lock", sql_room, in, 1, out, 1, &found, NULL,
+	if ((rc = run(a, S_ROOM_LOCK, in, 1, out, 1, &found, NULL,
 	    NULL)) != ADB_OK)
 		goto rollback;
 	if (!found || isnull) {
@@ -1174,7 +1557,7 @@ authdb_room_leave(struct authdb *a, uint64_t user_id, const char *room)
 	}
 	in_u64(&in[0], &room_id);
 	in_u64(&in[1], &user_id);
-	if ((rc = run(a, "room leave", sql_del, in, 2, NULL, 0, NULL,
+	if ((rc = run(a, S_ROOM_DEL, in, 2, NULL, 0, NULL,
 	    &affected, NULL)) != ADB_OK)
 		goto rollback;
 	if (affected == 0) {
@@ -1183,7 +1566,7 @@ authdb_room_leave(struct authdb *a, uint64_t user_id, const char *room)
 	}
 	in_u64(&in[0], &room_id);
 	in_u64(&in[1], &room_id);
-	if ((rc = run(a, "room delete", sql_empty, in, 2, NULL, 0, NULL, NULL,
+	if ((rc = run(a, S_ROOM_EMPTY, in, 2, NULL, 0, NULL, NULL,
 	    NULL)) != ADB_OK)
 		goto rollback;
 	return txn_commit(a);
@@ -1213,19 +1596,10 @@ name_row_add(void *arg, enum authdb_rc *rc)
 		*rc = ADB_INTERNAL;
 		return -1;
 	}
-	if (l->n >= r->max) {
-		*rc = ADB_TOOMANY;
+	nv = l->v;
+	if (list_room(&nv, &l->cap, l->n, sizeof(*l->v), r->max, rc) == -1)
 		return -1;
-	}
-	if (l->n == l->cap) {
-		if ((nv = reallocarray(l->v, l->cap + 16, sizeof(*l->v))) ==
-		    NULL) {
-			*rc = ADB_INTERNAL;
-			return -1;
-		}
-		l->v = nv;
-		l->cap += 16;
-	}
+	l->v = nv;
 	l->v[l->n].id = r->id;
 	memcpy(l->v[l->n].name, r->name, r->len);
 	l->v[l->n].name[r->len] = '\0';
@@ -1234,7 +1608,7 @@ name_row_add(void *arg, enum authdb_rc *rc)
 }
 
 static enum authdb_rc
-names_query(struct authdb *a, const char *what, const char *sql, uint64_t key,
+names_query(struct authdb *a, enum stmt_id id, uint64_t key,
     size_t max, struct authdb_names *out)
 {
 	struct name_row r;
@@ -1247,7 +1621,7 @@ names_query(struct authdb *a, const char *what, const char *sql, uint64_t key,
 	in_u64(&in[0], &key);
 	out_u64(&out_b[0], &r.id, &r.nul[0]);
 	out_buf(&out_b[1], r.name, sizeof(r.name) - 1, &r.len, &r.nul[1]);
-	rc = run_rows(a, what, sql, in, 1, out_b, 2, name_row_add, &r, NULL,
+	rc = run_rows(a, id, in, 1, out_b, 2, name_row_add, &r, NULL,
 	    NULL, NULL);
 	if (rc != ADB_OK)
 		authdb_names_free(out);
@@ -1258,24 +1632,16 @@ enum authdb_rc
 authdb_room_members(struct authdb *a, uint64_t room_id, size_t max,
     struct authdb_names *out)
 {
-	static const char sql[] =
-	    "SELECT u.id, u.username FROM room_members m "
-	    "JOIN users u ON u.id = m.user_id WHERE m.room_id = ? "
-	    "ORDER BY u.username";
 
-	return names_query(a, "room members", sql, room_id, max, out);
+	return names_query(a, S_ROOM_MEMBERS, room_id, max, out);
 }
 
 enum authdb_rc
 authdb_user_rooms(struct authdb *a, uint64_t user_id, size_t max,
     struct authdb_names *out)
 {
-	static const char sql[] =
-	    "SELECT r.id, r.name FROM room_members m "
-	    "JOIN rooms r ON r.id = m.room_id WHERE m.user_id = ? "
-	    "ORDER BY r.name";
 
-	return names_query(a, "user rooms", sql, user_id, max, out);
+	return names_query(a, S_USER_ROOMS, user_id, max, out);
 }
 
 /* ---- throttling ---- */
@@ -1284,9 +1650,6 @@ enum authdb_rc
 authdb_throttle_check(struct authdb *a, const char *scope, const char *subject,
     unsigned int maxfail, unsigned int window, int *limited)
 {
-	static const char sql[] =
-	    "SELECT failures FROM auth_failures WHERE scope = ? AND "
-	    "subject = ? AND window_start + ? > UNIX_TIMESTAMP()";
 	MYSQL_BIND in[3], out[1];
 	uint64_t w = window, failures = 0;
 	my_bool isnull = 0;
@@ -1298,7 +1661,7 @@ authdb_throttle_check(struct authdb *a, const char *scope, const char *subject,
 	in_bin(&in[1], subject, strlen(subject));
 	in_u64(&in[2], &w);
 	out_u64(&out[0], &failures, &isnull);
-	if ((rc = run(a, "throttle check", sql, in, 3, out, 1, &found, NULL,
+	if ((rc = run(a, S_THROTTLE_CHECK, in, 3, out, 1, &found, NULL,
 	    NULL)) != ADB_OK)
 		return rc;
 	*limited = found && !isnull && failures >= maxfail;
@@ -1309,18 +1672,6 @@ enum authdb_rc
 authdb_throttle_fail(struct authdb *a, const char *scope, const char *subject,
     unsigned int window)
 {
-	/*
-	 * One statement, so concurrent nodes cannot lose a count.  MariaDB
-	 * evaluates the assignments left to right: failures is computed
-	 * from the old window_start before window_start moves.
-	 */
-	static const char sql[] =
-	    "INSERT INTO auth_failures "
-	    "(scope, subject, window_start, failures) VALUES (?, ?, UNIX_TIMESTAMP(), 1) ON DUPLICATE KEY UPDATE "
-	    "failures = IF(window_start + ? <= UNIX_TIMESTAMP(), 1, "
-	    "failures + 1), "
-	    "window_start = IF(window_start + ? <= UNIX_TIMESTAMP(), "
-	    "UNIX_TIMESTAMP(), window_start)";
 	MYSQL_BIND in[4];
 	uint64_t w = window;
 
@@ -1328,30 +1679,25 @@ authdb_throttle_fail(struct authdb *a, const char *scope, const char *subject,
 	in_bin(&in[1], subject, strlen(subject));
 	in_u64(&in[2], &w);
 	in_u64(&in[3], &w);
-	return run(a, "throttle count", sql, in, 4, NULL, 0, NULL, NULL, NULL);
+	return run(a, S_THROTTLE_FAIL, in, 4, NULL, 0, NULL, NULL, NULL);
 }
 
 enum authdb_rc
 authdb_throttle_reset(struct authdb *a, const char *scope, const char *subject)
 {
-	static const char sql[] =
-	    "DELETE FROM auth_failures WHERE scope = ? AND subject = ?";
 	MYSQL_BIND in[2];
 
 	in_str(&in[0], scope);
 	in_bin(&in[1], subject, strlen(subject));
-	return run(a, "throttle reset", sql, in, 2, NULL, 0, NULL, NULL, NULL);
+	return run(a, S_THROTTLE_RESET, in, 2, NULL, 0, NULL, NULL, NULL);
 }
 
 enum authdb_rc
 authdb_throttle_expire(struct authdb *a, unsigned int window)
 {
-	static const char sql[] =
-	    "DELETE FROM auth_failures WHERE window_start + ? <= "
-	    "UNIX_TIMESTAMP()";
 	MYSQL_BIND in[1];
 	uint64_t w = window;
 
 	in_u64(&in[0], &w);
-	return run(a, "throttle expiry", sql, in, 1, NULL, 0, NULL, NULL, NULL);
+	return run(a, S_THROTTLE_EXPIRE, in, 1, NULL, 0, NULL, NULL, NULL);
 }

@@ -2,7 +2,8 @@
  * db.h: authd's database access (MariaDB Connector/C).
  *
  * Prepared statements only: every value travels as a bound parameter,
- * never inside SQL text.  The connection is opened lazily and reopened
+ * never inside SQL text.  Each statement is prepared once per connection
+ * and kept (db.c).  The connection is opened lazily and reopened
  * after the server went away, so authd survives a database restart; a
  * request made while the server is unreachable fails with
  * ADB_UNAVAILABLE (the client is told to try later), any other failure
@@ -147,10 +148,44 @@ enum authdb_rc authdb_room_certs(struct authdb *, uint64_t room_id,
 /*
  * Token bucket of user id on the database server's clock (so that every
  * node shares it): rate tokens per second, at most burst.  *taken = 1
- * when a token was taken, 0 when the user is over the rate.
+ * when a token was taken, 0 when the user is over the rate.  One
+ * statement when the user has a bucket with a token in it.
  */
 enum authdb_rc authdb_rate_take(struct authdb *, uint64_t id,
 	    unsigned int rate, unsigned int burst, int *taken);
+/*
+ * What a STORE checks its recipients against, in one statement: one row
+ * per (user, bound certificate), or a row with has_cert 0 for a user
+ * with none, with every user's count of undelivered messages (0 for the
+ * sender, whose queue a message does not grow).
+ */
+struct authdb_peer {
+	uint64_t	 user_id;
+	char		 username[ACCOUNT_USER_MAX + 1];
+	int		 has_cert;
+	uint8_t		 fp[AUTHDB_FP_LEN];
+	int		 has_der;	/* the certificate's DER is known */
+	uint64_t	 queued;
+};
+struct authdb_peers {
+	struct authdb_peer	*v;
+	size_t			 n;
+	size_t			 cap;
+};
+void	authdb_peers_free(struct authdb_peers *);
+/*
+ * A direct message: the sender (by id) and the user named other (no rows
+ * for other: no such user), ordered by user id.  At most max rows
+ * (ADB_TOOMANY beyond).
+ */
+enum authdb_rc authdb_dm_peers(struct authdb *, uint64_t sender_id,
+	    const char *other, size_t max, struct authdb_peers *out);
+/*
+ * A room message: every member of the room (no rows: no such room),
+ * ordered by username then binding.  At most max rows.
+ */
+enum authdb_rc authdb_room_peers(struct authdb *, uint64_t sender_id,
+	    const char *room, size_t max, struct authdb_peers *out);
 /* Undelivered (state 0) messages queued for user id. */
 enum authdb_rc authdb_queue_len(struct authdb *, uint64_t id, uint64_t *n);
 /*

@@ -344,6 +344,8 @@ csession_open(const struct csession_opts *o, struct csession_err *err)
 	cs->fd = -1;
 	cs->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms :
 	    CS_DEFAULT_TIMEOUT_MS;
+	wbuf_init(&cs->sbody, SC_MAX_PAYLOAD);
+	wbuf_init(&cs->sout, SC_MAX_PAYLOAD);
 	/* One plaintext buffer for the session, not one per record. */
 	if ((cs->ptbuf = malloc(SC_MAX_CT)) == NULL) {
 		seterr(err, SC_E_INTERNAL, 0, "out of memory");
@@ -571,7 +573,7 @@ log_record(struct csession *cs, uint8_t dir, uint8_t type,
 int
 csession_send_chat(struct csession *cs, const char *text, size_t len)
 {
-	struct wbuf body, out;
+	struct wbuf *body, *out;
 	int rc = -1;
 
 	if (cs->state != CS_OPEN) {
@@ -583,18 +585,20 @@ csession_send_chat(struct csession *cs, const char *text, size_t len)
 		    "bytes of UTF-8 text", SC_MAX_TEXT);
 		return -1;
 	}
-	wbuf_init(&body, SC_MAX_PAYLOAD);
-	wbuf_init(&out, SC_MAX_PAYLOAD);
-	if (sc_chat_encode(&body, (const uint8_t *)text, len) == -1) {
+	/* The session's buffers, kept between messages (wiped here). */
+	body = &cs->sbody;
+	out = &cs->sout;
+	wbuf_reset(body);
+	wbuf_reset(out);
+	if (sc_chat_encode(body, (const uint8_t *)text, len) == -1) {
 		seterr(&cs->err, SC_E_TOO_LARGE, 0, "message too long");
 		goto out;
 	}
-	if (send_record(cs, SC_T_CHAT, body.data, body.len, &out) == -1)
+	if (send_record(cs, SC_T_CHAT, body->data, body->len, out) == -1)
 		goto out;
 	rc = 0;
  out:
-	wbuf_free(&body);
-	wbuf_free(&out);
+	wbuf_reset(body);
 	return rc;
 }
 
@@ -605,16 +609,12 @@ csession_recv_chat(struct csession *cs, int timeout_ms, char *buf,
 	struct sc_frame f = { 0 };
 	struct sc_record rec;
 	const uint8_t *text;
-	uint8_t *pt;
-	size_t ptlen, tlen;
+	uint8_t *pt = cs->ptbuf;	/* the session's: no allocation */
+	size_t ptlen = 0, tlen;
 	int rc = -1, code;
 
 	if (cs->state != CS_OPEN) {
 		seterr(&cs->err, SC_E_PROTOCOL, 0, "not logged in");
-		return -1;
-	}
-	if ((pt = malloc(SC_MAX_CT)) == NULL) {
-		seterr(&cs->err, SC_E_INTERNAL, 0, "out of memory");
 		return -1;
 	}
 	if (recv_record(cs, timeout_ms, SC_T_CHAT, &f, pt, SC_MAX_CT, &ptlen,
@@ -635,7 +635,12 @@ csession_recv_chat(struct csession *cs, int timeout_ms, char *buf,
 	*lenp = tlen;
 	rc = 1;
  out:
-	freezero(pt, SC_MAX_CT);
+	/*
+	 * What record_open may have written: ptlen bytes when it succeeded,
+	 * otherwise never more than the ciphertext (a failed decryption).
+	 */
+	OPENSSL_cleanse(pt, ptlen > 0 ? ptlen : f.len < SC_MAX_CT ? f.len :
+	    SC_MAX_CT);
 	sc_frame_free(&f);
 	return rc;
 }
@@ -991,6 +996,8 @@ csession_free(struct csession *cs)
 		transcript_close(&cs->tr);
 	if (cs->ptbuf != NULL)
 		freezero(cs->ptbuf, SC_MAX_CT);
+	wbuf_free(&cs->sbody);
+	wbuf_free(&cs->sout);
 	record_channel_clear(&cs->ch);
 	pki_trust_free(cs->trust);
 	X509_free(cs->cert);

@@ -68,6 +68,7 @@ struct csession {
 	uint64_t		 account_id;
 	char			 username[SC_MAX_USERNAME + 1];
 	uint8_t			*ptbuf;		/* SC_MAX_CT bytes */
+	struct wbuf		 sbody, sout;	/* CHAT plaintext, record */
 	/*
 	 * Records that arrive while csession_close() drains the session
 	 * (before its receipt) go here; NULL drops them (a DELIVER not

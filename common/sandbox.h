@@ -18,7 +18,7 @@
 #define SC_SANDBOX_H
 
 enum sandbox_proc {
-	SANDBOX_WORKER,		/* securechatd -R: one client session */
+	SANDBOX_WORKER,		/* session: one client connection */
 	SANDBOX_KEYD,		/* keyd: signs with the server key */
 	SANDBOX_AUTHD,		/* authd: talks to the database */
 	SANDBOX_ROUTER,		/* router: pushes envelopes between workers */

@@ -59,6 +59,7 @@ transcript_fdopen(struct transcript *t, int fd, int sync_each)
 	}
 	t->fd = fd;
 	t->sync_each = sync_each;
+	wbuf_init(&t->line, TRANSCRIPT_MAX_LINE);
 	return 0;
 }
 
@@ -147,7 +148,7 @@ int
 transcript_append(struct transcript *t, uint8_t dir, uint8_t type,
     const struct sc_record *r, const uint8_t signer_fp[SC_SHA256_LEN])
 {
-	struct wbuf b;
+	struct wbuf *lb = &t->line;
 	ssize_t n;
 	int d = dir - 1, rc = -1;
 
@@ -160,9 +161,11 @@ transcript_append(struct transcript *t, uint8_t dir, uint8_t type,
 		errno = EINVAL;
 		return -1;
 	}
-	wbuf_init(&b, TRANSCRIPT_MAX_LINE);
-	if (transcript_line_format(&b, dir, type, r, signer_fp) == -1 ||
-	    b.err) {
+	/* The buffer is kept between lines (no allocation per line). */
+	lb->len = 0;
+	lb->err = 0;
+	if (transcript_line_format(lb, dir, type, r, signer_fp) == -1 ||
+	    lb->err) {
 		errno = EINVAL;
 		goto out;
 	}
@@ -171,28 +174,44 @@ transcript_append(struct transcript *t, uint8_t dir, uint8_t type,
 	 * short write means a torn line; stop here for good.
 	 */
 	do {
-		n = write(t->fd, b.data, b.len);
+		n = write(t->fd, lb->data, lb->len);
 	} while (n == -1 && errno == EINTR);
-	if (n != (ssize_t)b.len) {
+	if (n != (ssize_t)lb->len) {
 		if (n >= 0)
 			errno = EIO;
 		t->failed = 1;
 		goto out;
 	}
-	if (t->sync_each && fdatasync(t->fd) == -1) {
-		t->failed = 1;
+	t->unsynced = 1;
+	if (t->sync_each == TRANSCRIPT_SYNC_EACH && transcript_sync(t) == -1)
 		goto out;
-	}
 	if (account_line(t->md, t->last, &t->first_seq, &t->last_seq,
-	    t->nlines, dir, r->seq, b.data, b.len) == -1) {
+	    t->nlines, dir, r->seq, lb->data, lb->len) == -1) {
 		t->failed = 1;
 		goto out;
 	}
 	t->nlines++;
 	rc = 0;
  out:
-	wbuf_free(&b);
 	return rc;
+}
+
+int
+transcript_sync(struct transcript *t)
+{
+	if (t->fd == -1 || t->failed) {
+		errno = EBADF;
+		return -1;
+	}
+	if (!t->unsynced)
+		return 0;
+	/* EINVAL: a descriptor that cannot be synced (a pipe in tests). */
+	if (fdatasync(t->fd) == -1 && errno != EINVAL) {
+		t->failed = 1;
+		return -1;
+	}
+	t->unsynced = 0;
+	return 0;
 }
 
 /* SHA-256(D_c2s || D_s2c) from copies, so the running digests go on. */
@@ -228,10 +247,9 @@ transcript_digest(struct transcript *t, uint8_t out[SC_SHA256_LEN],
 		return -1;
 	}
 	/* The receipt vouches for these lines: they must be on disk. */
-	if (fdatasync(t->fd) == -1 && errno != EINVAL) {
-		t->failed = 1;
+	t->unsynced = 1;
+	if (transcript_sync(t) == -1)
 		return -1;
-	}
 	if (final_digest(t->md, out) == -1)
 		return -1;
 	*firstp = t->nlines ? t->first_seq : 0;
@@ -250,6 +268,7 @@ transcript_close(struct transcript *t)
 	}
 	for (i = 0; i < 2; i++)
 		EVP_MD_CTX_free(t->md[i]);
+	wbuf_free(&t->line);
 	memset(t, 0, sizeof(*t));
 	t->fd = -1;
 }

@@ -13,11 +13,15 @@
  *	transcript_sha256 = SHA-256(SHA-256(c2s lines) || SHA-256(s2c lines))
  *
  * Durability: every line is one write(2) on an O_APPEND descriptor (so a
- * line is never interleaved or torn by another writer); with
- * TRANSCRIPT_SYNC_EACH it is followed by fdatasync(2), otherwise the file
- * is synced before a digest is taken for a receipt and at close.  A write
- * that fails leaves the transcript marked failed: no receipt is issued
- * over a file that may be torn.
+ * line is never interleaved or torn by another writer, and survives the
+ * death of any process as soon as write(2) returns); with
+ * TRANSCRIPT_SYNC_EACH it is followed by fdatasync(2).  With
+ * TRANSCRIPT_SYNC_BATCH the caller syncs a batch of lines with
+ * transcript_sync() (the worker: when it is about to wait, and at least
+ * every TRANSCRIPT_BATCH_MS while lines are pending).  In every mode the
+ * file is synced before a digest is taken for a receipt and at close.  A
+ * write or sync that fails leaves the transcript marked failed: no receipt
+ * is issued over a file that may be torn.
  */
 #ifndef SC_TRANSCRIPT_H
 #define SC_TRANSCRIPT_H
@@ -31,6 +35,9 @@
 
 #define TRANSCRIPT_SYNC_RECEIPT	0	/* sync before a receipt and at close */
 #define TRANSCRIPT_SYNC_EACH	1	/* fdatasync after every line */
+#define TRANSCRIPT_SYNC_BATCH	2	/* transcript_sync() per batch, receipt */
+/* Longest a written line waits for its sync under TRANSCRIPT_SYNC_BATCH. */
+#define TRANSCRIPT_BATCH_MS	20
 
 /* Longest line accepted (a maximal record, base64, plus the fields). */
 #define TRANSCRIPT_MAX_LINE	(4 * ((SC_IV_LEN + SC_MAX_CT + 2) / 3) + \
@@ -40,6 +47,8 @@ struct transcript {
 	int		 fd;
 	int		 sync_each;
 	int		 failed;	/* a write failed: no more lines, no receipt */
+	int		 unsynced;	/* lines written since the last sync */
+	struct wbuf	 line;		/* reused line buffer */
 	EVP_MD_CTX	*md[2];		/* running digest per direction [dir-1] */
 	uint64_t	 last[2];	/* last seq per direction (0: none) */
 	uint64_t	 first_seq;	/* smallest seq of any line */
@@ -73,6 +82,13 @@ int	transcript_fdopen(struct transcript *, int fd, int sync_each);
  */
 int	transcript_append(struct transcript *, uint8_t dir, uint8_t type,
 	    const struct sc_record *, const uint8_t signer_fp[SC_SHA256_LEN]);
+/*
+ * fdatasync(2) the lines written since the last sync, if any (a no-op
+ * otherwise); 0, or -1 with the transcript marked failed.
+ */
+int	transcript_sync(struct transcript *);
+/* 1 if lines were written since the last sync. */
+#define transcript_pending(t)	((t)->unsynced != 0)
 /*
  * Sync the file and return the transcript hash and seq range so far
  * (first = last = 0 when empty); -1 after a failed write.

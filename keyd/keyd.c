@@ -2,25 +2,19 @@
  * keyd.c: the key daemon.  Started by the securechatd master (fork and
  * exec) with its control channel on IPC_CTL_FD; loads the server's RSA
  * key and certificate, drops privileges, enters its sandbox and then
- * serves one channel per worker with poll(2).  The request table is in
- * sign.c; this file owns the channels: it opens them on the master's
- * KEYD_CTL_NEW_CHANNEL, closes them when the worker goes away, and on a
- * refused request closes the channel, audits, and asks the master to kill
- * that worker.  keyd exits when the master does (EOF on the control
+ * serves one channel per worker with the loop shared with the router
+ * (common/chanserv.c): it opens them on the master's KEYD_CTL_NEW_CHANNEL,
+ * closes them when the worker goes away, and on a refused request closes
+ * the channel and asks the master to kill that worker.  The request table
+ * is in sign.c; this file holds what is keyd's own: the identity, the
+ * audit event of a refusal, and a worker that does not read its replies
+ * is refused.  keyd exits when the master does (EOF on the control
  * channel) or on SIGTERM.
  *
  *	keyd -k keyfile -c certfile [-u user] [-j jaildir] [-d] [-v]
  */
 #include "keyd.h"
 
-#include <sys/socket.h>
-#include <sys/stat.h>
-
-#include <errno.h>
-#include <fcntl.h>
-#include <inttypes.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +26,7 @@
 
 #include "audit.h"
 #include "buf.h"
+#include "chanserv.h"
 #include "ipc.h"
 #include "log.h"
 #include "pki.h"
@@ -39,10 +34,17 @@
 #include "sandbox.h"
 #include "sccrypto.h"
 
-static volatile sig_atomic_t	keyd_quit;
-static struct keyd_chan		*chans[KEYD_MAX_CHANNELS];
-static size_t			 nchans;
-static struct ipc_msg		 msg;	/* one at a time; 32 KiB off the stack */
+/*
+ * A channel as the loop (common/chanserv.c) and the request table
+ * (sign.c) each see it.  The loop owns the descriptor: k.fd and k.dead
+ * are not used in keyd.
+ */
+struct keyd_slot {
+	struct chanserv_chan	 cs;
+	struct keyd_chan	 k;
+};
+
+static struct chanserv	 chanserv;
 
 static void __attribute__((noreturn))
 usage(void)
@@ -50,13 +52,6 @@ usage(void)
 	fprintf(stderr, "usage: keyd -k keyfile -c certfile [-u user] "
 	    "[-j jaildir] [-d] [-v]\n");
 	exit(2);
-}
-
-static void
-sighandler(int sig)
-{
-	(void)sig;
-	keyd_quit = 1;
 }
 
 /*
@@ -95,236 +90,82 @@ load_identity(const char *keyfile, const char *certfile, uint8_t *der,
 	return key;
 }
 
-static void
-ctl_kill_worker(uint64_t serial)
+static struct chanserv_chan *
+keyd_open(int fd, uint64_t serial, const char *peer)
 {
-	uint8_t b[8];
-	int i;
+	struct keyd_slot *s;
 
-	for (i = 0; i < 8; i++)
-		b[i] = (uint8_t)(serial >> (56 - 8 * i));
-	if (ipc_send(IPC_CTL_FD, KEYD_CTL_KILL_WORKER, 0, b, sizeof(b)) == -1)
-		log_warn("session %llu: cannot ask the master to kill the "
-		    "worker", (unsigned long long)serial);
+	if ((s = malloc(sizeof(*s))) == NULL)
+		return NULL;
+	chanserv_chan_init(&s->cs, fd, serial, peer);
+	keyd_chan_init(&s->k, fd, serial, peer);
+	return &s->cs;
 }
 
 static void
-chan_close(struct keyd_chan *c)
+keyd_free(struct chanserv_chan *c)
 {
-	if (c->fd != -1)
-		close(c->fd);
-	c->fd = -1;
-	c->dead = 1;
+	struct keyd_slot *s = CHANSERV_CHAN(c, struct keyd_slot, cs);
+
+	/* The nonce and session id of a finished session. */
+	freezero(s, sizeof(*s));
 }
 
-/* A request broke the table: log, audit, close, have the worker killed. */
+static int
+keyd_request(struct chanserv *cs, struct chanserv_chan *c,
+    const struct ipc_msg *m, struct wbuf *reply, uint16_t *rtype,
+    const char **req, const char **why)
+{
+	struct keyd_slot *s = CHANSERV_CHAN(c, struct keyd_slot, cs);
+
+	(void)cs;
+	switch (keyd_dispatch(&s->k, m, reply, rtype, req, why)) {
+	case KEYD_OK:
+		log_debug("session %llu: %s", (unsigned long long)c->serial,
+		    *req);
+		return CHANSERV_OK;
+	case KEYD_ERROR:
+		return CHANSERV_ERROR;
+	default:
+		return CHANSERV_REFUSE;
+	}
+}
+
+/* A request broke the table: log and audit (the loop closes and kills). */
 static void
-chan_refuse(struct keyd_chan *c, const char *req, const char *why)
+keyd_refused(struct chanserv *cs, struct chanserv_chan *c, const char *req,
+    const char *why)
 {
 	char serial[32];
 
 	log_warnx("session %llu (%s): refused %s: %s; closing channel",
 	    (unsigned long long)c->serial, c->peer, req, why);
 	snprintf(serial, sizeof(serial), "%llu", (unsigned long long)c->serial);
-	if (audit_emit(IPC_CTL_FD, "keyd_refused", "session_serial", serial,
+	if (audit_emit(cs->ctl, "keyd_refused", "session_serial", serial,
 	    "peer", c->peer, "request", req, "reason", why, NULL) == -1)
 		log_warnx("session %llu: audit failed",
 		    (unsigned long long)c->serial);
-	chan_close(c);
-	ctl_kill_worker(c->serial);
 }
 
-static void
-chan_read(struct keyd_chan *c)
-{
-	struct wbuf reply;
-	const char *req = "unknown", *why = "";
-	uint16_t rtype = 0;
-	int n, rc;
+/* A worker must read its replies (no CHANSERV_DROP_REPLIES). */
+static const struct chanserv_ops keyd_ops = {
+	.name = "keyd",
+	.ctl_new_channel = KEYD_CTL_NEW_CHANNEL,
+	.ctl_kill_worker = KEYD_CTL_KILL_WORKER,
+	.fail_reply = KEYD_FAIL,
+	.flags = 0,
+	.open = keyd_open,
+	.free = keyd_free,
+	.request = keyd_request,
+	.refused = keyd_refused,
+};
 
-	if ((n = ipc_recv(c->fd, &msg, 0)) == 0) {
-		/* The worker is gone: its session is over. */
-		log_debug("session %llu: channel closed",
-		    (unsigned long long)c->serial);
-		chan_close(c);
-		return;
-	}
-	if (n == -1) {
-		if (errno == EAGAIN || errno == EINTR)
-			return;
-		chan_refuse(c, "malformed message", strerror(errno));
-		return;
-	}
-	wbuf_init(&reply, IPC_MAX_BODY);
-	rc = keyd_dispatch(c, &msg, &reply, &rtype, &req, &why);
-	ipc_msg_clear(&msg);
-	switch (rc) {
-	case KEYD_OK:
-		log_debug("session %llu: %s", (unsigned long long)c->serial,
-		    req);
-		/*
-		 * The channel is non-blocking: a worker that does not read
-		 * its replies cannot stall keyd for everyone else.
-		 */
-		if (ipc_send(c->fd, rtype, msg.hdr.id, reply.data,
-		    reply.len) == -1) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				chan_refuse(c, req, "worker does not read "
-				    "its replies");
-			else {
-				log_debug("session %llu: reply: %s",
-				    (unsigned long long)c->serial,
-				    strerror(errno));
-				chan_close(c);
-			}
-		}
-		break;
-	case KEYD_ERROR:
-		log_warnx("session %llu: %s failed inside keyd; closing "
-		    "channel", (unsigned long long)c->serial, req);
-		(void)ipc_send(c->fd, KEYD_FAIL, msg.hdr.id, NULL, 0);
-		chan_close(c);
-		break;
-	default:
-		chan_refuse(c, req, why);
-		break;
-	}
-	wbuf_free(&reply);
-}
-
-static void
-ctl_new_channel(const struct ipc_msg *m)
-{
-	struct keyd_chan *c;
-	struct cursor cur;
-	const uint8_t *addr;
-	char peer[KEYD_MAX_PEER_ADDR + 1];
-	uint64_t serial;
-	size_t alen;
-	int fl;
-
-	cur_init(&cur, m->body, m->len);
-	serial = cur_u64(&cur);
-	addr = cur_str16(&cur, &alen, KEYD_MAX_PEER_ADDR);
-	if (cur_done(&cur) == -1 || m->fd == -1) {
-		log_warnx("control: malformed NEW_CHANNEL ignored");
-		if (m->fd != -1)
-			close(m->fd);
-		return;
-	}
-	memcpy(peer, addr, alen);
-	peer[alen] = '\0';
-	if (memchr(peer, '\0', alen) != NULL)
-		strlcpy(peer, "?", sizeof(peer));
-	if (nchans >= KEYD_MAX_CHANNELS) {
-		log_warnx("session %llu (%s): too many channels (%d)",
-		    (unsigned long long)serial, peer, KEYD_MAX_CHANNELS);
-		close(m->fd);
-		ctl_kill_worker(serial);
-		return;
-	}
-	if ((fl = fcntl(m->fd, F_GETFL)) == -1 ||
-	    fcntl(m->fd, F_SETFL, fl | O_NONBLOCK) == -1 ||
-	    (c = malloc(sizeof(*c))) == NULL) {
-		log_warn("session %llu: new channel", (unsigned long long)serial);
-		close(m->fd);
-		ctl_kill_worker(serial);
-		return;
-	}
-	keyd_chan_init(c, m->fd, serial, peer);
-	chans[nchans++] = c;
-	log_debug("session %llu (%s): channel open, %zu in use",
-	    (unsigned long long)serial, peer, nchans);
-}
-
-/* Returns 0 to go on, -1 when the master has gone. */
-static int
-ctl_read(void)
-{
-	int n;
-
-	if ((n = ipc_recv(IPC_CTL_FD, &msg, 1)) == 0)
-		return -1;
-	if (n == -1) {
-		if (errno == EAGAIN || errno == EINTR)
-			return 0;
-		log_warn("control channel");
-		return -1;
-	}
-	switch (msg.hdr.type) {
-	case KEYD_CTL_NEW_CHANNEL:
-		ctl_new_channel(&msg);
-		break;
-	default:
-		log_warnx("control: unexpected message type %u ignored",
-		    msg.hdr.type);
-		if (msg.fd != -1)
-			close(msg.fd);
-		break;
-	}
-	ipc_msg_clear(&msg);
-	return 0;
-}
-
-/* Free the channels closed in this round, keeping the array dense. */
-static void
-chans_reap(void)
-{
-	size_t i, j;
-
-	for (i = 0, j = 0; i < nchans; i++) {
-		if (chans[i]->dead) {
-			explicit_bzero(chans[i], sizeof(*chans[i]));
-			free(chans[i]);
-			continue;
-		}
-		chans[j++] = chans[i];
-	}
-	nchans = j;
-}
-
-static void
-keyd_loop(void)
-{
-	static struct pollfd pfd[1 + KEYD_MAX_CHANNELS];
-	size_t i, n;
-	int rc;
-
-	while (!keyd_quit) {
-		pfd[0].fd = IPC_CTL_FD;
-		pfd[0].events = POLLIN;
-		pfd[0].revents = 0;
-		n = nchans;
-		for (i = 0; i < n; i++) {
-			pfd[1 + i].fd = chans[i]->fd;
-			pfd[1 + i].events = POLLIN;
-			pfd[1 + i].revents = 0;
-		}
-		if ((rc = poll(pfd, 1 + n, -1)) == -1) {
-			if (errno == EINTR)
-				continue;
-			fatal("poll");
-		}
-		/* Workers first: a channel added now is not in pfd yet. */
-		for (i = 0; i < n; i++)
-			if (pfd[1 + i].revents & (POLLIN | POLLHUP | POLLERR))
-				chan_read(chans[i]);
-		chans_reap();
-		if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR))
-			if (ctl_read() == -1) {
-				log_debug("master went away");
-				return;
-			}
-	}
-	log_debug("terminating on signal");
-}
+_Static_assert(KEYD_MAX_PEER_ADDR == CHANSERV_MAX_PEER, "peer sizes");
 
 int
 keyd_main(int argc, char **argv)
 {
 	struct privdrop_spec spec;
-	struct sigaction sa;
-	struct stat st;
 	EVP_PKEY *key;
 	const char *keyfile = NULL, *certfile = NULL, *user = NULL;
 	const char *jail = NULL;
@@ -361,10 +202,7 @@ keyd_main(int argc, char **argv)
 
 	log_init(debug, verbose, LOG_DAEMON);
 	log_procinit("keyd");
-	/* Only the control channel is inherited; nothing else stays open. */
-	if (fstat(IPC_CTL_FD, &st) == -1 || !S_ISSOCK(st.st_mode))
-		fatalx("descriptor %d is not the control channel", IPC_CTL_FD);
-	closefrom(IPC_CTL_FD + 1);
+	chanserv_inherit_ctl();
 
 	key = load_identity(keyfile, certfile, der, sizeof(der), &derlen);
 	if (keyd_sign_setup(key, der, derlen) == -1)
@@ -382,23 +220,16 @@ keyd_main(int argc, char **argv)
 	if (privdrop(&spec) == -1)
 		fatalx("privilege drop failed");
 
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = sighandler;	/* no SA_RESTART: poll returns */
-	if (sigaction(SIGTERM, &sa, NULL) == -1 ||
-	    sigaction(SIGINT, &sa, NULL) == -1)
-		fatal("sigaction");
-	sa.sa_handler = SIG_IGN;
-	if (sigaction(SIGPIPE, &sa, NULL) == -1 ||
-	    sigaction(SIGHUP, &sa, NULL) == -1)
-		fatal("sigaction");
+	chanserv_signals();
+	if (chanserv_init(&chanserv, &keyd_ops, KEYD_MAX_CHANNELS) == -1)
+		fatalx("out of memory");
 
 	if (sandbox_apply(SANDBOX_KEYD) == -1)
 		fatalx("cannot install the sandbox");
 	log_info("ready: %s, serving up to %d channels", certfile,
 	    KEYD_MAX_CHANNELS);
 
-	keyd_loop();
+	chanserv_run(&chanserv);
 	EVP_PKEY_free(key);
 	return 0;
 }

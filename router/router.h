@@ -31,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "chanserv.h"
 #include "envelope.h"
 #include "proto.h"
 
@@ -158,9 +159,7 @@ struct wbuf;
 
 /* One worker's channel. */
 struct router_chan {
-	int		 fd;
-	uint64_t	 serial;		/* the master's session serial */
-	char		 peer[ROUTER_MAX_PEER_ADDR + 1];
+	struct chanserv_chan cs;		/* fd, serial, peer, dead */
 	unsigned int	 state;			/* one ROUTER_S_* bit */
 	uint64_t	 account_id;		/* BOUND */
 	char		 user[SC_MAX_USERNAME + 1];	/* BOUND */
@@ -169,32 +168,33 @@ struct router_chan {
 	uint64_t	 nrouted, ndelivered, ndropped, nlimited;
 	int		 drop_episode;		/* a drop was audited */
 	int		 limit_episode;		/* a rate refusal was audited */
-	int		 dead;			/* closed; reaped by the loop */
 };
 
-/* The channel table, owned by router.c, read by the handlers. */
-struct router_tab {
-	struct router_chan	**chans;
-	size_t			  nchans;
-};
+/* The router's channel of an entry of the channel table. */
+#define ROUTER_CHAN(p)	CHANSERV_CHAN(p, struct router_chan, cs)
 
 /* Outcome of one request (router_dispatch). */
 #define ROUTER_OK	0	/* reply in *rtype and the reply buffer */
 #define ROUTER_NOREPLY	1	/* done, nothing to answer (STATUS) */
 #define ROUTER_REFUSE	-1	/* not permitted: close, kill the worker */
 
-/* router/route.c: the request table and its handlers. */
+/*
+ * router/route.c: the request table and its handlers; router_ops is what
+ * the channel loop runs (chanserv_init(cs, &router_ops, ...)), the master's
+ * BIND included.
+ */
+extern const struct chanserv_ops router_ops;
 void	router_chan_init(struct router_chan *, int fd, uint64_t serial,
 	    const char *peer, uint64_t now_ms);
 /* Bind c to user (already checked); 0, or -1 if bound to another user. */
 int	router_chan_bind(struct router_chan *, uint64_t account_id,
 	    const char *user);
-int	router_dispatch(struct router_tab *, struct router_chan *,
+int	router_dispatch(struct chanserv *, struct router_chan *,
 	    const struct ipc_msg *, uint64_t now_ms, struct wbuf *reply,
 	    uint16_t *rtype, const char **reqname, const char **why);
-/* Audit an event about c on the control channel (router.c). */
-void	router_audit(const struct router_chan *, const char *event,
-	    const char *key, const char *value);
+/* Audit an event about c on the control channel. */
+void	router_audit(struct chanserv *, const struct router_chan *,
+	    const char *event, const char *key, const char *value);
 /* Monotonic milliseconds. */
 uint64_t router_now_ms(void);
 

@@ -170,6 +170,75 @@ parse_bits(const char *s, unsigned int *out)
 }
 
 /*
+ * The options of a subcommand: one row per long option, saying where its
+ * value goes and how it is checked.  Several names may share a
+ * destination (aliases).
+ */
+enum opt_kind {
+	OPT_STR,	/* const char *: the argument */
+	OPT_FLAG,	/* int: incremented (a repeat can be refused) */
+	OPT_DAYS,	/* long long: parse_days */
+	OPT_BITS,	/* unsigned int: parse_bits */
+};
+
+struct pki_opt {
+	const char	*name;
+	enum opt_kind	 kind;
+	void		*dst;
+};
+
+#define PKI_MAX_OPTS	16
+
+/*
+ * Parse cmd's options (opts ends with a NULL name) from argv, getopt_long
+ * style, and check that minargs..maxargs operands follow them (from
+ * argv[optind]).  0, or the exit code to return.
+ */
+static int
+pki_getopt(const char *cmd, int argc, char **argv, const struct pki_opt *opts,
+    int minargs, int maxargs)
+{
+	struct option lo[PKI_MAX_OPTS + 1];
+	const struct pki_opt *o;
+	size_t i, n;
+	int ch;
+
+	memset(lo, 0, sizeof(lo));
+	for (n = 0; opts[n].name != NULL; n++) {
+		if (n >= PKI_MAX_OPTS)
+			fatalx("pki %s: too many options", cmd);
+		lo[n].name = opts[n].name;
+		lo[n].has_arg = opts[n].kind == OPT_FLAG ? no_argument :
+		    required_argument;
+		lo[n].val = 256 + (int)n;	/* never a short option */
+	}
+	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		if (ch < 256 || (i = (size_t)(ch - 256)) >= n)
+			return usage(cmd);
+		o = &opts[i];
+		switch (o->kind) {
+		case OPT_STR:
+			*(const char **)o->dst = optarg;
+			break;
+		case OPT_FLAG:
+			(*(int *)o->dst)++;
+			break;
+		case OPT_DAYS:
+			if (parse_days(optarg, o->dst) == -1)
+				return EXIT_USAGE;
+			break;
+		case OPT_BITS:
+			if (parse_bits(optarg, o->dst) == -1)
+				return EXIT_USAGE;
+			break;
+		}
+	}
+	if (argc - optind < minargs || argc - optind > maxargs)
+		return usage(cmd);
+	return 0;
+}
+
+/*
  * A point in time: "now", relative "[+-]N{s,m,h,d,w}" (e.g. -10d), or
  * absolute UTC "YYYYMMDDHHMMSSZ", "YYYY-MM-DDTHH:MM:SSZ" or "YYYY-MM-DD".
  */
@@ -533,14 +602,6 @@ ca_write_crl(struct ca *ca, long long days)
 static int
 pki_init_ca(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "cn", required_argument, NULL, 'c' },
-		{ "days", required_argument, NULL, 'd' },
-		{ "dir", required_argument, NULL, 'D' },
-		{ "force", no_argument, NULL, 'f' },
-		{ "key-bits", required_argument, NULL, 'b' },
-		{ NULL, 0, NULL, 0 }
-	};
 	struct pki_cert_spec spec;
 	struct ca ca;
 	struct stat st;
@@ -554,35 +615,23 @@ pki_init_ca(int argc, char **argv)
 	long long days = CA_DAYS_DEFAULT;
 	unsigned int bits = CA_BITS_DEFAULT;
 	time_t now = time(NULL);
-	int ch, force = 0, rv = 1, key_written = 0;
+	int force = 0, rv = 1, key_written = 0;
 	size_t i;
+	const struct pki_opt opts[] = {
+		{ "cn", OPT_STR, &cn },
+		{ "days", OPT_DAYS, &days },
+		{ "dir", OPT_STR, &dir },
+		{ "force", OPT_FLAG, &force },
+		{ "key-bits", OPT_BITS, &bits },
+		{ NULL, OPT_STR, NULL }
+	};
 
 	memset(&ca, 0, sizeof(ca));
 	ca.lockfd = -1;
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'b':
-			if (parse_bits(optarg, &bits) == -1)
-				return EXIT_USAGE;
-			break;
-		case 'c':
-			cn = optarg;
-			break;
-		case 'd':
-			if (parse_days(optarg, &days) == -1)
-				return EXIT_USAGE;
-			break;
-		case 'D':
-			dir = optarg;
-			break;
-		case 'f':
-			force = 1;
-			break;
-		default:
-			return usage("init-ca");
-		}
-	}
-	if (optind != argc || dir == NULL || cn == NULL)
+	if ((rv = pki_getopt("init-ca", argc, argv, opts, 0, 0)) != 0)
+		return rv;
+	rv = 1;
+	if (dir == NULL || cn == NULL)
 		return usage("init-ca");
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
 		log_warn("mkdir %s", dir);
@@ -713,25 +762,6 @@ index_add(struct ca *ca, const char *name, X509 *x, enum pki_purpose purpose)
 static int
 pki_issue(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "client", no_argument, NULL, 'C' },
-		{ "cn", required_argument, NULL, 'c' },
-		{ "days", required_argument, NULL, 'd' },
-		{ "dir", required_argument, NULL, 'D' },
-		{ "end", required_argument, NULL, 'e' },
-		{ "force", no_argument, NULL, 'f' },
-		{ "key-bits", required_argument, NULL, 'b' },
-		{ "key-in", required_argument, NULL, 'k' },
-		{ "name", required_argument, NULL, 'n' },
-		{ "not-after", required_argument, NULL, 'e' },
-		{ "not-before", required_argument, NULL, 's' },
-		{ "san", required_argument, NULL, 'a' },
-		{ "self-signed", no_argument, NULL, 'S' },
-		{ "server", no_argument, NULL, 'V' },
-		{ "start", required_argument, NULL, 's' },
-		{ "valid-from", required_argument, NULL, 's' },
-		{ NULL, 0, NULL, 0 }
-	};
 	struct pki_cert_spec spec;
 	struct ca ca;
 	const char *dir = NULL, *name = NULL, *cn = NULL, *san = NULL;
@@ -741,72 +771,50 @@ pki_issue(int argc, char **argv)
 	enum pki_purpose purpose = PKI_PURPOSE_ANY;
 	EVP_PKEY *key = NULL;
 	X509 *x = NULL;
-	long long days = LEAF_DAYS_DEFAULT;
+	long long days = 0;		/* 0: not given */
 	unsigned int bits = LEAF_BITS_DEFAULT;
 	time_t now = time(NULL);
-	int ch, force = 0, selfsigned = 0, days_set = 0, rv = 1;
+	int force = 0, selfsigned = 0, client = 0, server = 0, rv = 1;
 	int key_written = 0;
+	const struct pki_opt opts[] = {
+		{ "client", OPT_FLAG, &client },
+		{ "cn", OPT_STR, &cn },
+		{ "days", OPT_DAYS, &days },
+		{ "dir", OPT_STR, &dir },
+		{ "end", OPT_STR, &end },
+		{ "force", OPT_FLAG, &force },
+		{ "key-bits", OPT_BITS, &bits },
+		{ "key-in", OPT_STR, &keyin },
+		{ "name", OPT_STR, &name },
+		{ "not-after", OPT_STR, &end },
+		{ "not-before", OPT_STR, &start },
+		{ "san", OPT_STR, &san },
+		{ "self-signed", OPT_FLAG, &selfsigned },
+		{ "server", OPT_FLAG, &server },
+		{ "start", OPT_STR, &start },
+		{ "valid-from", OPT_STR, &start },
+		{ NULL, OPT_STR, NULL }
+	};
 
 	memset(&ca, 0, sizeof(ca));
 	ca.lockfd = -1;
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'a':
-			san = optarg;
-			break;
-		case 'b':
-			if (parse_bits(optarg, &bits) == -1)
-				return EXIT_USAGE;
-			break;
-		case 'C':
-		case 'V':
-			if (purpose != PKI_PURPOSE_ANY) {
-				log_warnx("give one of --server, --client");
-				return EXIT_USAGE;
-			}
-			purpose = ch == 'V' ? PKI_PURPOSE_SERVER :
-			    PKI_PURPOSE_CLIENT;
-			break;
-		case 'c':
-			cn = optarg;
-			break;
-		case 'd':
-			if (parse_days(optarg, &days) == -1)
-				return EXIT_USAGE;
-			days_set = 1;
-			break;
-		case 'D':
-			dir = optarg;
-			break;
-		case 'e':
-			end = optarg;
-			break;
-		case 'f':
-			force = 1;
-			break;
-		case 'k':
-			keyin = optarg;
-			break;
-		case 'n':
-			name = optarg;
-			break;
-		case 's':
-			start = optarg;
-			break;
-		case 'S':
-			selfsigned = 1;
-			break;
-		default:
-			return usage("issue");
-		}
+	if ((rv = pki_getopt("issue", argc, argv, opts, 0, 0)) != 0)
+		return rv;
+	rv = 1;
+	if (client + server > 1) {
+		log_warnx("give one of --server, --client");
+		return EXIT_USAGE;
 	}
-	if (optind != argc || dir == NULL || name == NULL ||
-	    purpose == PKI_PURPOSE_ANY)
+	purpose = server ? PKI_PURPOSE_SERVER : client ? PKI_PURPOSE_CLIENT :
+	    PKI_PURPOSE_ANY;
+	if (dir == NULL || name == NULL || purpose == PKI_PURPOSE_ANY)
 		return usage("issue");
-	if (end != NULL && days_set) {
+	if (end != NULL && days != 0) {
 		log_warnx("give --days or --end, not both");
 		return EXIT_USAGE;
 	}
+	if (days == 0)
+		days = LEAF_DAYS_DEFAULT;
 	if (!valid_name(name)) {
 		log_warnx("bad --name \"%s\": 1..%d of [A-Za-z0-9._-], not "
 		    "starting with '.' or '-', not ca/crl/index", name,
@@ -1194,25 +1202,21 @@ print_crl(json_t *o)
 static int
 pki_inspect(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 }
-	};
 	char err[512], *text;
 	uint8_t *buf;
 	size_t len;
 	X509 *x = NULL;
 	X509_CRL *crl = NULL;
 	json_t *o = NULL;
-	int ch, json = 0, rv = 1;
+	int json = 0, rv = 1;
+	const struct pki_opt opts[] = {
+		{ "json", OPT_FLAG, &json },
+		{ NULL, OPT_STR, NULL }
+	};
 
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (ch != 'j')
-			return usage("inspect");
-		json = 1;
-	}
-	if (optind + 1 != argc)
-		return usage("inspect");
+	if ((rv = pki_getopt("inspect", argc, argv, opts, 1, 1)) != 0)
+		return rv;
+	rv = 1;
 	/* A CRL is recognised by its PEM label; everything else is a cert. */
 	if ((buf = read_file_bounded(argv[optind], PKI_MAX_FILE, &len)) != NULL &&
 	    memmem(buf, len, "-----BEGIN X509 CRL-----", 24) != NULL) {
@@ -1259,53 +1263,36 @@ pki_inspect(int argc, char **argv)
 static int
 pki_verify_cmd(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "ca", required_argument, NULL, 'a' },
-		{ "crl", required_argument, NULL, 'r' },
-		{ "key", required_argument, NULL, 'k' },
-		{ "name", required_argument, NULL, 'n' },
-		{ "purpose", required_argument, NULL, 'p' },
-		{ NULL, 0, NULL, 0 }
-	};
 	const char *capath = NULL, *crlpath = NULL, *keypath = NULL;
-	const char *name = NULL, *file;
+	const char *name = NULL, *purpose_arg = NULL, *file;
 	enum pki_purpose purpose = PKI_PURPOSE_ANY;
 	enum pki_verdict v;
 	struct pki_trust *trust = NULL;
 	char err[512], reason[512];
 	EVP_PKEY *key = NULL;
 	X509 *x = NULL;
-	int ch, rv = 1;
+	int rv = 1;
+	const struct pki_opt opts[] = {
+		{ "ca", OPT_STR, &capath },
+		{ "crl", OPT_STR, &crlpath },
+		{ "key", OPT_STR, &keypath },
+		{ "name", OPT_STR, &name },
+		{ "purpose", OPT_STR, &purpose_arg },
+		{ NULL, OPT_STR, NULL }
+	};
 
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'a':
-			capath = optarg;
-			break;
-		case 'k':
-			keypath = optarg;
-			break;
-		case 'n':
-			name = optarg;
-			break;
-		case 'p':
-			if (strcmp(optarg, "server") == 0)
-				purpose = PKI_PURPOSE_SERVER;
-			else if (strcmp(optarg, "client") == 0)
-				purpose = PKI_PURPOSE_CLIENT;
-			else if (strcmp(optarg, "any") == 0)
-				purpose = PKI_PURPOSE_ANY;
-			else
-				return usage("verify");
-			break;
-		case 'r':
-			crlpath = optarg;
-			break;
-		default:
-			return usage("verify");
-		}
-	}
-	if (optind + 1 != argc || capath == NULL)
+	if ((rv = pki_getopt("verify", argc, argv, opts, 1, 1)) != 0)
+		return rv;
+	rv = 1;
+	if (purpose_arg == NULL || strcmp(purpose_arg, "any") == 0)
+		purpose = PKI_PURPOSE_ANY;
+	else if (strcmp(purpose_arg, "server") == 0)
+		purpose = PKI_PURPOSE_SERVER;
+	else if (strcmp(purpose_arg, "client") == 0)
+		purpose = PKI_PURPOSE_CLIENT;
+	else
+		return usage("verify");
+	if (capath == NULL)
 		return usage("verify");
 	file = argv[optind];
 	if ((trust = pki_trust_load(capath, crlpath, err, sizeof(err))) == NULL ||
@@ -1340,34 +1327,25 @@ pki_verify_cmd(int argc, char **argv)
 static int
 pki_revoke(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'D' },
-		{ "serial", required_argument, NULL, 's' },
-		{ NULL, 0, NULL, 0 }
-	};
 	struct ca ca;
 	const char *dir = NULL, *serial_arg = NULL;
 	char serial[128], err[512], when[32];
 	X509 *x = NULL;
 	json_t *e;
-	int ch, rv = 1;
+	int rv = 1;
+	const struct pki_opt opts[] = {
+		{ "dir", OPT_STR, &dir },
+		{ "serial", OPT_STR, &serial_arg },
+		{ NULL, OPT_STR, NULL }
+	};
 
 	memset(&ca, 0, sizeof(ca));
 	ca.lockfd = -1;
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'D':
-			dir = optarg;
-			break;
-		case 's':
-			serial_arg = optarg;
-			break;
-		default:
-			return usage("revoke");
-		}
-	}
-	if (dir == NULL || (serial_arg == NULL) == (optind == argc) ||
-	    optind + 1 < argc)
+	if ((rv = pki_getopt("revoke", argc, argv, opts, 0, 1)) != 0)
+		return rv;
+	rv = 1;
+	/* A serial or a certificate file, not both. */
+	if (dir == NULL || (serial_arg == NULL) == (optind == argc))
 		return usage("revoke");
 	if (ca_open(&ca, dir) == -1)
 		goto out;
@@ -1429,32 +1407,22 @@ pki_revoke(int argc, char **argv)
 static int
 pki_crl(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "days", required_argument, NULL, 'd' },
-		{ "dir", required_argument, NULL, 'D' },
-		{ NULL, 0, NULL, 0 }
-	};
 	struct ca ca;
 	const char *dir = NULL;
 	long long days = CRL_DAYS_DEFAULT;
-	int ch, rv = 1;
+	int rv = 1;
+	const struct pki_opt opts[] = {
+		{ "days", OPT_DAYS, &days },
+		{ "dir", OPT_STR, &dir },
+		{ NULL, OPT_STR, NULL }
+	};
 
 	memset(&ca, 0, sizeof(ca));
 	ca.lockfd = -1;
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'd':
-			if (parse_days(optarg, &days) == -1)
-				return EXIT_USAGE;
-			break;
-		case 'D':
-			dir = optarg;
-			break;
-		default:
-			return usage("crl");
-		}
-	}
-	if (optind != argc || dir == NULL)
+	if ((rv = pki_getopt("crl", argc, argv, opts, 0, 0)) != 0)
+		return rv;
+	rv = 1;
+	if (dir == NULL)
 		return usage("crl");
 	if (ca_open(&ca, dir) == 0 && ca_write_crl(&ca, days) == 0)
 		rv = 0;

@@ -32,9 +32,15 @@
 #include "log.h"
 #include "privdrop.h"
 #include "router/router.h"
+#include "transcript.h"
 #include "util.h"
 
-/* Every session holds one channel in each daemon: stay under all caps. */
+/*
+ * Every session holds one channel in keyd, in the router and in ONE authd
+ * instance (authd_processes): stay under all caps.  The authd cap applies
+ * to every instance alone, not to their sum, because one instance may
+ * serve every session (the others down, or authd_processes 1).
+ */
 #define MIN_OF(a, b)	((a) < (b) ? (a) : (b))
 #define SESSIONS_MAX	MIN_OF(MIN_OF(AUTHD_MAX_CHANNELS, KEYD_MAX_CHANNELS), \
 	ROUTER_MAX_CHANNELS)
@@ -53,6 +59,7 @@ enum conf_type {
 	CT_LISTEN,	/* addr:port, [v6]:port, *:port or port */
 	CT_STARTUPS,	/* start:rate:full or a number */
 	CT_FACILITY,	/* syslog facility name */
+	CT_TSYNC,	/* always | batch (transcript_sync) */
 };
 
 struct conf_keyword {
@@ -75,6 +82,8 @@ static const struct conf_keyword keywords[] = {
 	KN("auth_failure_window", CT_SECONDS, auth_failure_window, 1, 86400),
 	KN("auth_max_failures", CT_UINT, auth_max_failures, 1, 1000),
 	KS("authd_path", CT_PATH, authd_path),
+	KN("authd_processes", CT_UINT, authd_processes, 1,
+	    SC_AUTHD_PROCESSES_MAX),
 	KS("authd_user", CT_USER, authd_user),
 	KN("bind_certificates", CT_BOOL, bind_certificates, 0, 1),
 	KS("ca", CT_PATH, ca),
@@ -108,6 +117,7 @@ static const struct conf_keyword keywords[] = {
 	KS("server_name", CT_HOST, server_name),
 	KN("stale_window", CT_SECONDS, stale_window, 1, 3600),
 	KS("transcript_dir", CT_PATH, transcript_dir),
+	KS("transcript_sync", CT_TSYNC, transcript_sync),
 	KS("worker_user", CT_USER, worker_user),
 };
 
@@ -161,6 +171,29 @@ set_string(char *dst, size_t size, const char *src)
 	strlcpy(dst, src, size);
 }
 
+/*
+ * The default of authd_processes: one authd per online CPU, so that
+ * concurrent logins (one scrypt each, single-threaded) use every core.
+ * Read once per process: the parser also runs in every worker and in the
+ * fuzzer, and the answer does not change under them.
+ */
+static unsigned int
+default_authd_processes(void)
+{
+	static unsigned int cached;
+	long n;
+
+	if (cached == 0) {
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+		if (n < 1)
+			n = 1;
+		if (n > SC_AUTHD_PROCESSES_MAX)
+			n = SC_AUTHD_PROCESSES_MAX;
+		cached = (unsigned int)n;
+	}
+	return cached;
+}
+
 void
 conf_init(struct sc_config *c)
 {
@@ -179,6 +212,7 @@ conf_init(struct sc_config *c)
 	    "/var/lib/securechat/receipts");
 	set_string(c->audit_log, sizeof(c->audit_log),
 	    "/var/log/securechat/audit.log");
+	c->authd_processes = default_authd_processes();
 	c->max_sessions = 256;
 	c->startups_begin = 10;		/* sshd's MaxStartups 10:30:100 */
 	c->startups_rate = 30;
@@ -201,6 +235,7 @@ conf_init(struct sc_config *c)
 	c->room_max_members = 32;
 	c->message_retention = 30;	/* days */
 	c->log_facility = LOG_DAEMON;
+	c->transcript_sync = TRANSCRIPT_SYNC_BATCH;
 }
 
 const char *
@@ -373,6 +408,19 @@ set_facility(struct conf_ctx *ctx, const struct conf_keyword *kw,
 }
 
 static int
+set_tsync(struct conf_ctx *ctx, const struct conf_keyword *kw, const char *v)
+{
+	if (strcmp(v, "always") == 0)
+		ctx->conf->transcript_sync = TRANSCRIPT_SYNC_EACH;
+	else if (strcmp(v, "batch") == 0)
+		ctx->conf->transcript_sync = TRANSCRIPT_SYNC_BATCH;
+	else
+		return conf_error(ctx, "%s: \"%s\" is neither always nor "
+		    "batch", kw->name, v);
+	return 0;
+}
+
+static int
 set_listen(struct conf_ctx *ctx, const char *v)
 {
 	struct sc_config *c = ctx->conf;
@@ -475,6 +523,8 @@ conf_set(struct conf_ctx *ctx, const struct conf_keyword *kw, const char *v)
 		return set_startups(ctx, v);
 	case CT_FACILITY:
 		return set_facility(ctx, kw, v);
+	case CT_TSYNC:
+		return set_tsync(ctx, kw, v);
 	}
 	return conf_error(ctx, "internal error: keyword type");
 }
@@ -756,6 +806,31 @@ check_server_name(const struct sc_config *c)
 	return 0;
 }
 
+/*
+ * Each authd instance may hash one password at a time, with 128 * r * N
+ * bytes: say so when all of them at once would not fit in memory (not
+ * an error: logins would slow down or fail, the rest keeps working).
+ */
+static void
+check_authd_memory(const struct sc_config *c)
+{
+	unsigned long long each, all, phys;
+	long pages, pagesize;
+
+	pages = sysconf(_SC_PHYS_PAGES);
+	pagesize = sysconf(_SC_PAGESIZE);
+	if (pages <= 0 || pagesize <= 0)
+		return;
+	phys = (unsigned long long)pages * (unsigned long long)pagesize;
+	each = 128ULL * c->scrypt_r * (1ULL << c->scrypt_n_log2);
+	all = each * c->authd_processes;
+	if (all > phys)
+		log_warnx("authd_processes %u with scrypt_n_log2 %u and "
+		    "scrypt_r %u may hash with %llu MiB at once, more than "
+		    "the %llu MiB of memory", c->authd_processes,
+		    c->scrypt_n_log2, c->scrypt_r, all >> 20, phys >> 20);
+}
+
 int
 conf_check_env(const struct sc_config *c)
 {
@@ -774,6 +849,7 @@ conf_check_env(const struct sc_config *c)
 	bad += check_program("keyd program", prog);
 	conf_helper_path(c, "authd", prog, sizeof(prog));
 	bad += check_program("authd program", prog);
+	check_authd_memory(c);
 	/* Users and the jail only matter when the drop will happen. */
 	if (geteuid() == 0) {
 		bad += check_user("worker_user", c->worker_user);

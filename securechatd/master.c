@@ -1,8 +1,9 @@
 /*
  * master.c: the securechatd master process.  It runs as root and does
  * only what needs root or a global view: listen, start and supervise keyd,
- * authd and the router, count and limit connections, fork and re-execute
- * one worker per connection with its descriptors in place, tell the router
+ * authd and the router, count and limit connections, fork and execute
+ * one worker (LIBEXECDIR/session) per connection with its descriptors in
+ * place, tell the router
  * which user each session is (from authd, never from the worker), and
  * write the audit log.  It never parses a byte of the client protocol: a
  * refused connection gets one ERROR frame, written before any byte is
@@ -56,7 +57,6 @@
 #define HELPER_BACKOFF_MAX_S	60
 #define HELPER_STABLE_S		60	/* ran this long: reset the backoff */
 #define REFUSE_TIMEOUT_MS	100
-#define SELF_EXE		"/proc/self/exe"
 
 enum phase {
 	PH_RUN,		/* accepting */
@@ -66,14 +66,22 @@ enum phase {
 	PH_HELPERS,	/* sessions gone; stopping keyd, authd, router */
 };
 
+/*
+ * keyd, the router, and authd_processes authd instances ("authd[1]",
+ * "authd[2]", ...): each a separate process with its own control
+ * channel, supervised and restarted on its own.
+ */
 struct helper {
-	const char	*name;		/* "keyd", "authd", "router" */
+	char		 name[16];	/* "keyd", "authd[1]", "router" */
+	const char	*prog;		/* "keyd", "authd", "router" */
+	unsigned int	 instance;	/* authd: 1.. (authds[instance - 1]) */
 	uint16_t	 msg_new;	/* *_CTL_NEW_CHANNEL */
 	uint16_t	 msg_kill;	/* *_CTL_KILL_WORKER */
 	/*
 	 * keyd and authd are needed by every session: the daemon does not
-	 * start without them and refuses connections while one is down.
-	 * The router only carries live delivery (sessions work without it).
+	 * start without them and refuses connections while keyd or every
+	 * authd instance is down.  The router only carries live delivery
+	 * (sessions work without it).
 	 */
 	int		 required;
 	pid_t		 pid;		/* 0: not running */
@@ -96,6 +104,13 @@ struct session {
 	char		 addr[SC_ADDR_MAX];
 	char		 user[SC_USER_MAX + 1];
 	int		 bound;		/* user came from authd (AUTHENTICATED) */
+	/*
+	 * The authd instance its channel went to (authds[authd_idx]) and
+	 * that instance's start (gen; 0: none): only that process may
+	 * authenticate the session or ask for its worker's death.
+	 */
+	unsigned int	 authd_idx;
+	unsigned int	 authd_gen;
 	unsigned int	 router_gen;	/* router.gen its channel went to; 0 none */
 	char		 tname[64];	/* transcript file name without .log */
 	unsigned int	 receipts;	/* 1 << role of those saved */
@@ -113,13 +128,17 @@ static unsigned int	 nlisten_fds;
 static int		 socket_activated;
 static time_t		 accept_paused_until;
 
-static struct helper	 keyd = { "keyd", KEYD_CTL_NEW_CHANNEL,
+static struct helper	 keyd = { "keyd", "keyd", 0, KEYD_CTL_NEW_CHANNEL,
 			    KEYD_CTL_KILL_WORKER, 1, 0, -1, 0, 0, 0, 0, 0 };
-static struct helper	 authd = { "authd", AUTHD_CTL_NEW_CHANNEL,
-			    AUTHD_CTL_KILL_WORKER, 1, 0, -1, 0, 0, 0, 0, 0 };
-static struct helper	 router = { "router", ROUTER_CTL_NEW_CHANNEL,
-			    ROUTER_CTL_KILL_WORKER, 0, 0, -1, 0, 0, 0, 0, 0 };
-static struct helper	*const helpers[] = { &keyd, &authd, &router };
+static struct helper	 router = { "router", "router", 0,
+			    ROUTER_CTL_NEW_CHANNEL, ROUTER_CTL_KILL_WORKER, 0,
+			    0, -1, 0, 0, 0, 0, 0 };
+/* Filled in by authd_init(); instances 1..nauthd are wanted. */
+static struct helper	 authds[SC_AUTHD_PROCESSES_MAX];
+static unsigned int	 nauthd;
+static unsigned int	 authd_next;	/* round robin among equals */
+/* Start order: keyd, every authd slot, the router. */
+static struct helper	*helpers[2 + SC_AUTHD_PROCESSES_MAX];
 #define NHELPERS	(sizeof(helpers) / sizeof(helpers[0]))
 
 static struct session_list sessions = TAILQ_HEAD_INITIALIZER(sessions);
@@ -387,6 +406,33 @@ listeners_close(void)
 /* ---- child processes ---- */
 
 /*
+ * The worker program, LIBEXECDIR/session (session/session.c), resolved
+ * once: $SC_LIBEXECDIR/session when set; else, when keyd_path names a
+ * keyd outside LIBEXECDIR (uninstalled builds, the tests), a "session"
+ * next to it if there is one (as trusted as keyd itself: root runs it);
+ * else LIBEXECDIR/session.
+ */
+static const char *
+session_program(void)
+{
+	static char path[SC_PATH_MAX];
+	const char *env;
+	char *slash;
+
+	if (path[0] != '\0')
+		return path;
+	env = getenv("SC_LIBEXECDIR");
+	if ((env == NULL || *env == '\0') && conf->keyd_path[0] == '/' &&
+	    (slash = strrchr(conf->keyd_path, '/')) != NULL &&
+	    snprintf(path, sizeof(path), "%.*s/session",
+	    (int)(slash - conf->keyd_path), conf->keyd_path) <
+	    (int)sizeof(path) && access(path, X_OK) == 0)
+		return path;
+	conf_helper_path(conf, "session", path, sizeof(path));
+	return path;
+}
+
+/*
  * In the child: put fds[i] on descriptor first + i, close everything
  * above, and exec.  Sources are first moved above the target range so
  * that no dup2 overwrites a source still to be moved.
@@ -441,6 +487,60 @@ argv_verbose(char **argv, size_t *n, size_t max)
 		argv_add(argv, n, max, "-v");
 }
 
+/* Name the authd slots and put every helper in start order. */
+static void
+helpers_init(void)
+{
+	struct helper *h;
+	size_t i, n = 0;
+
+	helpers[n++] = &keyd;
+	for (i = 0; i < SC_AUTHD_PROCESSES_MAX; i++) {
+		h = &authds[i];
+		memset(h, 0, sizeof(*h));
+		snprintf(h->name, sizeof(h->name), "authd[%zu]", i + 1);
+		h->prog = "authd";
+		h->instance = (unsigned int)i + 1;
+		h->msg_new = AUTHD_CTL_NEW_CHANNEL;
+		h->msg_kill = AUTHD_CTL_KILL_WORKER;
+		h->required = 1;
+		h->ctl = -1;
+		helpers[n++] = h;
+	}
+	helpers[n++] = &router;
+	nauthd = conf->authd_processes;
+}
+
+/* An authd slot beyond authd_processes (after a reload) is not restarted. */
+static int
+helper_wanted(const struct helper *h)
+{
+	return h->instance == 0 || h->instance <= nauthd;
+}
+
+/*
+ * May instance h take new sessions?  Its control channel is open and it
+ * is not being stopped (a reload's restart: its audit events still
+ * come, but a login sent to it now would fail).
+ */
+static int
+authd_usable(const struct helper *h)
+{
+	return h->ctl != -1 && !h->restart_now;
+}
+
+/* authd instances that take new sessions. */
+static unsigned int
+authd_live(void)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < nauthd; i++)
+		if (authd_usable(&authds[i]))
+			n++;
+	return n;
+}
+
 static int
 helper_start(struct helper *h)
 {
@@ -451,12 +551,13 @@ helper_start(struct helper *h)
 	int sv[2];
 	pid_t pid;
 
-	conf_helper_path(conf, h->name, path, sizeof(path));
+	conf_helper_path(conf, h->prog, path, sizeof(path));
 	if (access(path, X_OK) == -1) {
 		log_warn("%s program %s", h->name, path);
 		return -1;
 	}
-	argv_add(argv, &n, 64, h->name);
+	/* authd takes no instance number: its argv[0] stays the program's. */
+	argv_add(argv, &n, 64, h->prog);
 	if (h == &keyd) {
 		argv_add(argv, &n, 64, "-k");
 		argv_add(argv, &n, 64, conf->key);
@@ -574,6 +675,15 @@ helper_exited(struct helper *h, int status)
 		log_info("%s exited (%s)", h->name, st);
 		return;
 	}
+	if (!helper_wanted(h)) {
+		log_info("%s stopped: authd_processes is now %u (%s)",
+		    h->name, nauthd, st);
+		audit_record("securechatd", "child_exit", "child", h->name,
+		    "status", st, NULL);
+		h->restart_now = 0;
+		h->failures = 0;
+		return;
+	}
 	if (h->restart_now)
 		log_info("%s stopped for a restart (%s)", h->name, st);
 	else
@@ -593,7 +703,8 @@ helpers_restart_due(void)
 		return;
 	for (i = 0; i < NHELPERS; i++) {
 		h = helpers[i];
-		if (h->pid != 0 || mono_now() < h->restart_at)
+		if (h->pid != 0 || !helper_wanted(h) ||
+		    mono_now() < h->restart_at)
 			continue;
 		if (helper_start(h) == -1) {
 			audit_record("securechatd", "child_start_failed",
@@ -682,16 +793,16 @@ static void
 reap_children(void)
 {
 	struct session *s;
+	size_t i;
 	pid_t pid;
 	int status;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		if (pid == keyd.pid)
-			helper_exited(&keyd, status);
-		else if (pid == authd.pid)
-			helper_exited(&authd, status);
-		else if (pid == router.pid)
-			helper_exited(&router, status);
+		for (i = 0; i < NHELPERS; i++)
+			if (helpers[i]->pid == pid)
+				break;
+		if (i < NHELPERS)
+			helper_exited(helpers[i], status);
 		else if ((s = session_by_pid(pid)) != NULL)
 			session_reaped(s, status);
 		else
@@ -846,6 +957,62 @@ helper_new_channel(struct helper *h, uint64_t serial, const char *addr,
 }
 
 /*
+ * The session's authd channel, with the authd instance that has the
+ * fewest sessions still to log in (each login is one scrypt, the cost
+ * that matters), then the fewest sessions, then the next in turn: logins
+ * arriving together land on different instances, so on different CPUs.
+ * Only live instances are asked; one whose channel cannot be handed over
+ * is skipped.  The session records the instance and its start (gen).
+ */
+static int
+authd_channel(struct session *s, int *worker_end)
+{
+	const struct session *o;
+	unsigned int pending[SC_AUTHD_PROCESSES_MAX];
+	unsigned int total[SC_AUTHD_PROCESSES_MAX];
+	unsigned int tried = 0, i, k, best;
+	uint32_t failed = 0;
+
+	memset(pending, 0, sizeof(pending));
+	memset(total, 0, sizeof(total));
+	TAILQ_FOREACH(o, &sessions, entry) {
+		if (o->authd_gen == 0 || o->authd_idx >= nauthd ||
+		    o->authd_gen != authds[o->authd_idx].gen)
+			continue;
+		total[o->authd_idx]++;
+		if (o->state == WORKER_ST_HANDSHAKE)
+			pending[o->authd_idx]++;
+	}
+	while (tried < nauthd) {
+		best = nauthd;
+		for (k = 0; k < nauthd; k++) {
+			i = (authd_next + k) % nauthd;
+			if (!authd_usable(&authds[i]) || (failed & (1U << i)))
+				continue;
+			if (best == nauthd || pending[i] < pending[best] ||
+			    (pending[i] == pending[best] &&
+			    total[i] < total[best]))
+				best = i;
+		}
+		if (best == nauthd)
+			break;
+		if (helper_new_channel(&authds[best], s->serial, s->addr,
+		    worker_end) == 0) {
+			s->authd_idx = best;
+			s->authd_gen = authds[best].gen;
+			authd_next = (best + 1) % nauthd;
+			log_debug("session %llu: authd channel with %s",
+			    (unsigned long long)s->serial, authds[best].name);
+			return 0;
+		}
+		failed |= 1U << best;
+		tried++;
+	}
+	errno = ENOTCONN;
+	return -1;
+}
+
+/*
  * The worker's router channel.  Without a router (not running, or the
  * channel could not be handed over) the worker still gets a socket on
  * WORKER_FD_ROUTER, one whose peer is closed: it reads EOF, exactly as
@@ -897,7 +1064,7 @@ session_start(int fd, struct session *s, const char *port)
 	snprintf(serial, sizeof(serial), "%llu",
 	    (unsigned long long)s->serial);
 	if (helper_new_channel(&keyd, s->serial, s->addr, &fds[1]) == -1 ||
-	    helper_new_channel(&authd, s->serial, s->addr, &fds[2]) == -1) {
+	    authd_channel(s, &fds[2]) == -1) {
 		for (i = 1; i < 3; i++)
 			if (fds[i] != -1)
 				close(fds[i]);
@@ -926,8 +1093,7 @@ session_start(int fd, struct session *s, const char *port)
 		goto fail;
 	}
 
-	argv_add(argv, &n, 16, "securechatd");
-	argv_add(argv, &n, 16, "-R");
+	argv_add(argv, &n, 16, "session");
 	argv_add(argv, &n, 16, "-f");
 	argv_add(argv, &n, 16, conf->path);
 	argv_add(argv, &n, 16, "-S");
@@ -936,12 +1102,14 @@ session_start(int fd, struct session *s, const char *port)
 	argv_add(argv, &n, 16, s->addr);
 	argv_verbose(argv, &n, 16);
 
+	/* Resolved here, once for all, not in every child. */
+	(void)session_program();
 	if ((pid = fork()) == -1) {
 		log_warn("fork");
 		goto fail;
 	}
 	if (pid == 0)
-		child_exec(fds, 6, WORKER_FD_CLIENT, SELF_EXE, argv);
+		child_exec(fds, 6, WORKER_FD_CLIENT, session_program(), argv);
 	for (i = 0; i < 6; i++)
 		close(fds[i]);
 	s->pid = pid;
@@ -967,16 +1135,14 @@ session_start(int fd, struct session *s, const char *port)
 	free(s);
 }
 
-/* keyd or authd not running: no session can log in (the router may be). */
+/*
+ * keyd, or every authd instance, not running: no session can log in
+ * (the router may be down; some authd instances may be).
+ */
 static int
 required_helper_down(void)
 {
-	size_t i;
-
-	for (i = 0; i < NHELPERS; i++)
-		if (helpers[i]->required && helpers[i]->ctl == -1)
-			return 1;
-	return 0;
+	return keyd.ctl == -1 || authd_live() == 0;
 }
 
 /* Returns 1 when a connection was taken (accepted or refused), else 0. */
@@ -1035,14 +1201,44 @@ accept_one(int lfd)
 /* ---- control channels ---- */
 
 /*
+ * Does the session's authd channel belong to this start of instance h?
+ * An authd instance speaks only for the sessions it serves: one taken
+ * over must not bind, or have killed, the sessions of another instance.
+ * Anything else is logged, audited and ignored.
+ */
+static int
+authd_owns(const struct helper *h, const struct session *s,
+    const char *what)
+{
+	char owner[32];
+
+	if (s->authd_gen != 0 && s->authd_idx + 1 == h->instance &&
+	    s->authd_gen == h->gen)
+		return 1;
+	if (s->authd_gen == 0)
+		strlcpy(owner, "none", sizeof(owner));
+	else if (s->authd_idx < SC_AUTHD_PROCESSES_MAX &&
+	    s->authd_gen == authds[s->authd_idx].gen)
+		strlcpy(owner, authds[s->authd_idx].name, sizeof(owner));
+	else
+		snprintf(owner, sizeof(owner), "authd[%u] (gone)",
+		    s->authd_idx + 1);
+	log_warnx("%s: %s for session %llu, whose channel is with %s: "
+	    "ignored", h->name, what, (unsigned long long)s->serial, owner);
+	audit_record_session("securechatd", s->serial, "authd_wrong_instance",
+	    "child", h->name, "request", what, "owner", owner, NULL);
+	return 0;
+}
+
+/*
  * authd accepted this session's REGISTER or LOGIN: from now on the
  * session is that user, whatever its worker says, and the router learns
  * it (the only way a router channel gets a user).  authd is trusted for
  * this, a worker never: a body that does not parse is authd's bug and is
- * only logged.
+ * only logged.  Trusted only for its own sessions (authd_owns).
  */
 static void
-authd_authenticated(void)
+authd_authenticated(struct helper *h)
 {
 	struct session *s;
 	struct cursor c;
@@ -1059,20 +1255,22 @@ authd_authenticated(void)
 	u = cur_str16(&c, &ulen, SC_USER_MAX);
 	cur_bytes(&c, fp, sizeof(fp));
 	if (cur_done(&c) == -1 || u == NULL || !sc_valid_username(u, ulen)) {
-		log_warnx("authd: malformed AUTHENTICATED ignored");
+		log_warnx("%s: malformed AUTHENTICATED ignored", h->name);
 		return;
 	}
 	memcpy(user, u, ulen);
 	user[ulen] = '\0';
 	if ((s = session_by_serial(serial)) == NULL || s->killed != NULL) {
-		log_debug("authd: AUTHENTICATED for gone session %llu",
+		log_debug("%s: AUTHENTICATED for gone session %llu", h->name,
 		    (unsigned long long)serial);
 		return;
 	}
+	if (!authd_owns(h, s, "AUTHENTICATED"))
+		return;
 	if (s->bound) {
 		/* One success per channel in authd: this is not normal. */
-		log_warnx("authd: second AUTHENTICATED for session %llu "
-		    "ignored", (unsigned long long)serial);
+		log_warnx("%s: second AUTHENTICATED for session %llu "
+		    "ignored", h->name, (unsigned long long)serial);
 		return;
 	}
 	/* The worker said who it serves first: it must be the same user. */
@@ -1088,8 +1286,9 @@ authd_authenticated(void)
 	hex_encode(fp, sizeof(fp), fphex);
 	audit_record_session("securechatd", s->serial, "user_bound", "user",
 	    user, "account_id", idbuf, "cert_sha256", fphex, NULL);
-	log_debug("session %llu: authd authenticated %s (account %s)",
-	    (unsigned long long)s->serial, user, idbuf);
+	/* Tests read "authd authenticated USER": keep that shape. */
+	log_debug("session %llu: authd authenticated %s (account %s, %s)",
+	    (unsigned long long)s->serial, user, idbuf, h->name);
 
 	/* Only the router that holds this session's channel knows it. */
 	if (router.ctl == -1 || s->router_gen == 0 ||
@@ -1141,10 +1340,14 @@ helper_ctl_read(struct helper *h)
 			    h->name, (unsigned long long)serial);
 			return;
 		}
+		if (h->instance != 0 && !authd_owns(h, s, "KILL_WORKER"))
+			return;
 		session_kill(s, h == &keyd ? "refused by keyd" :
-		    h == &authd ? "refused by authd" : "refused by router");
-	} else if (h == &authd && msg.hdr.type == AUTHD_CTL_AUTHENTICATED)
-		authd_authenticated();
+		    h->instance != 0 ? "refused by authd" :
+		    "refused by router");
+	} else if (h->instance != 0 &&
+	    msg.hdr.type == AUTHD_CTL_AUTHENTICATED)
+		authd_authenticated(h);
 	else
 		log_warnx("%s: unexpected control message %u ignored",
 		    h->name, msg.hdr.type);
@@ -1321,14 +1524,17 @@ same_listen(const struct sc_config *a, const struct sc_config *b)
  * keyd holds the key and certificate it was started with, and restarting
  * it would break every live session: those settings, and the listening
  * sockets, need a restart of the service.  authd's settings take effect
- * by restarting authd alone (logins in progress fail, sessions live on).
+ * by restarting every authd instance (logins in progress fail, sessions
+ * live on); a new authd_processes alone starts or stops the difference.
  */
 static void
 master_reload(void)
 {
 	struct sc_config *n;
-	char *text = NULL, err[1024];
+	struct helper *h;
+	char *text = NULL, err[1024], count[12];
 	size_t len = 0;
+	unsigned int i, old_nauthd;
 	int restart_authd;
 
 	log_info("SIGHUP: reloading %s", conf->path);
@@ -1403,14 +1609,35 @@ master_reload(void)
 	conftext = text;
 	conftextlen = len;
 	log_init(conf->foreground, conf->verbose, conf->log_facility);
-	if (restart_authd && authd.pid != 0) {
-		log_info("reload: restarting authd for its new settings");
-		authd.restart_now = 1;
-		if (kill(authd.pid, SIGTERM) == -1 && errno != ESRCH)
-			log_warn("kill authd");
+	old_nauthd = nauthd;
+	nauthd = conf->authd_processes;
+	if (nauthd != old_nauthd)
+		log_info("reload: authd_processes %u (was %u)", nauthd,
+		    old_nauthd);
+	if (restart_authd)
+		log_info("reload: restarting every authd instance for its new "
+		    "settings");
+	for (i = 0; i < SC_AUTHD_PROCESSES_MAX; i++) {
+		h = &authds[i];
+		/*
+		 * Stopped on purpose: restarted at once when still wanted
+		 * (helper_exited), else left stopped.
+		 */
+		if (h->pid != 0 && (restart_authd || !helper_wanted(h))) {
+			/* No new session goes to it (authd_channel). */
+			h->restart_now = 1;
+			if (kill(h->pid, SIGTERM) == -1 && errno != ESRCH)
+				log_warn("kill %s", h->name);
+		} else if (h->pid == 0 && helper_wanted(h) &&
+		    h->instance > old_nauthd) {
+			/* New instance: helpers_restart_due() starts it. */
+			h->failures = 0;
+			h->restart_at = mono_now();
+		}
 	}
+	snprintf(count, sizeof(count), "%u", nauthd);
 	audit_record("securechatd", "config_reloaded", "restart_authd",
-	    restart_authd ? "yes" : "no", NULL);
+	    restart_authd ? "yes" : "no", "authd_processes", count, NULL);
 	log_info("configuration reloaded");
 }
 
@@ -1456,6 +1683,7 @@ static void
 shutdown_step(void)
 {
 	time_t now = mono_now();
+	size_t i;
 
 	if (phase == PH_RUN) {
 		log_info("SIGTERM: no new connections; %u session(s) may "
@@ -1484,7 +1712,10 @@ shutdown_step(void)
 		phase_set(PH_HELPERS, now + TERM_GRACE_S);
 	}
 	if (phase == PH_HELPERS) {
-		if (keyd.pid == 0 && authd.pid == 0 && router.pid == 0)
+		for (i = 0; i < NHELPERS; i++)
+			if (helpers[i]->pid != 0)
+				break;
+		if (i == NHELPERS)
 			master_exit();
 		if (now >= phase_deadline) {
 			helpers_stop(SIGKILL);
@@ -1545,27 +1776,40 @@ master_main(struct sc_config *initial, const char *text, size_t textlen)
 		log_info("running as uid %u, not root: development mode, "
 		    "the children skip the user switch and chroot",
 		    (unsigned)geteuid());
-	if (access(SELF_EXE, X_OK) == -1)
-		fatal("%s (needed to start workers)", SELF_EXE);
+	/* Found now, not at the first connection. */
+	if (access(session_program(), X_OK) == -1)
+		fatal("%s (the worker program, needed for every session)",
+		    session_program());
 	raise_nofile();
 	if (audit_open(conf->audit_log) == -1)
 		fatalx("cannot open the audit log %s", conf->audit_log);
 	signals_setup();
 	listeners_open();
+	helpers_init();
 	for (i = 0; i < NHELPERS; i++) {
-		if (helper_start(helpers[i]) == 0)
+		if (!helper_wanted(helpers[i]) || helper_start(helpers[i]) == 0)
 			continue;
-		if (helpers[i]->required)
+		if (helpers[i] == &keyd)
 			fatalx("cannot start %s", helpers[i]->name);
-		/* The router: sessions work without live delivery. */
-		log_warnx("cannot start the %s: messages reach online users "
-		    "only at their next login until it runs",
-		    helpers[i]->name);
+		/*
+		 * An authd instance: the others serve (one at least must
+		 * run, checked below).  The router: sessions work without
+		 * live delivery.
+		 */
+		if (helpers[i] == &router)
+			log_warnx("cannot start the %s: messages reach online "
+			    "users only at their next login until it runs",
+			    helpers[i]->name);
+		else
+			log_warnx("cannot start %s", helpers[i]->name);
 		audit_record("securechatd", "child_start_failed", "child",
 		    helpers[i]->name, NULL);
 		helpers[i]->started = mono_now();
 		helper_schedule(helpers[i]);
 	}
+	if (authd_live() == 0)
+		fatalx("cannot start authd");
+	log_info("%u authd instance%s", nauthd, nauthd == 1 ? "" : "s");
 	audit_record("securechatd", "startup", "config", conf->path, NULL);
 	if (sd_watchdog_enabled(0, &watchdog_usec) <= 0)
 		watchdog_usec = 0;

@@ -3,9 +3,9 @@
  * the configuration that the master parses and hands to its workers.
  *
  * The master (master.c) runs as root: it binds, starts keyd, authd and
- * the router, accepts connections, and for each one forks and re-executes
- * itself as a worker (`securechatd -R -f conf -S serial -A addr [-d]
- * [-v]`, handled in securechatd.c, protocol in worker.c).  The worker
+ * the router, accepts connections, and for each one forks and executes
+ * the worker program (`LIBEXECDIR/session -f conf -S serial -A addr [-d]
+ * [-v]`: session/session.c, protocol in session/worker.c).  The worker
  * finds its descriptors at fixed numbers, everything above them closed:
  *
  *	3  WORKER_FD_CLIENT	the client's TCP socket
@@ -87,6 +87,7 @@ int	worker_send_state(int ctlfd, enum worker_state, const char *username);
 #define SC_ADDR_MAX		64	/* textual peer address, no port */
 #define SC_MAX_LISTEN		16
 #define SC_DEFAULT_PORT		"9000"
+#define SC_AUTHD_PROCESSES_MAX	16	/* authd_processes bound */
 
 struct sc_listen {
 	char		host[SC_ADDR_MAX];	/* numeric address; "" = any */
@@ -113,9 +114,12 @@ struct sc_config {
 	char		 jail[SC_PATH_MAX];
 	char		 keyd_path[SC_PATH_MAX];	/* "" = default */
 	char		 authd_path[SC_PATH_MAX];	/* "" = default */
+	/* authd instances (each hashes on its own CPU); default: CPUs online */
+	unsigned int	 authd_processes;
 	char		 router_path[SC_PATH_MAX];	/* "" = default */
 
 	char		 transcript_dir[SC_PATH_MAX];
+	int		 transcript_sync;	/* TRANSCRIPT_SYNC_EACH/_BATCH */
 	char		 receipt_dir[SC_PATH_MAX];
 	char		 audit_log[SC_PATH_MAX];
 

@@ -414,7 +414,7 @@ test_invalid_login_kex(void **state)
 		    serial, sizeof(serial), 1000), 0);
 		snprintf(authd, sizeof(authd), "\"session_serial\":\"%.*s\"",
 		    (int)strcspn(serial + 9, ","), serial + 9);
-		assert_int_equal(arena_audit_count(&A, &s, "\"proc\":\"authd\"",
+		assert_int_equal(arena_audit_count(&A, &s, "\"proc\":\"authd[",
 		    authd, NULL), 0);
 		hrecord_free(&r);
 		csession_free(cs);

@@ -19,6 +19,7 @@ SC_SRCDIR=$(pwd); export SC_SRCDIR BUILD
 # The router too: messages between online users go through it (relay).
 make --no-print-directory BUILD="$BUILD" "$BUILD/bin/securechatd" \
     "$BUILD/bin/keyd" "$BUILD/bin/authd" "$BUILD/bin/router" \
+    "$BUILD/bin/session" \
     "$BUILD/bin/sc-admin"
 # The reference TLS client in scbench uses libssl: only this program links
 # it, never the product (built above without it).  LDLIBS from the

@@ -1,7 +1,7 @@
 /*
  * scbench.c: `make bench`.  Measures a whole, real SecureChat installation
  * (tests/lib/scenv.c: CA and certificates from sc-admin, a private
- * MariaDB, securechatd with its keyd, authd and re-executed workers,
+ * MariaDB, securechatd with its keyd, authd and session workers,
  * privilege separation as root) on loopback, and in the same run the
  * machine's own ceilings for the same work, and prints one table with the
  * ratios (docs/PERFORMANCE.md explains each line).
@@ -31,7 +31,7 @@
  * /proc and getrusage: per operation, that says which process limits a
  * figure, and it stays meaningful when the machine is shared and busy.
  * `scbench -C cadir`, run in a fresh process, times the first use of
- * what a re-executed worker needs (the cold-start cost of each session).
+ * what a session worker needs (the cold-start cost of each session).
  *
  * A benchmark, not a test: it exits 0 whenever it could measure, whatever
  * the figures; it exits 1 only when the installation could not be set up.
@@ -98,7 +98,7 @@
 
 /* What a fresh worker pays the first time (scbench -C), in this order. */
 static const char *const cold_names[] = {
-	"OpenSSL init + openssl.cnf", "CA load (pki_trust_load)",
+	"OpenSSL init (no openssl.cnf)", "CA load (pki_trust_load)",
 	"certificate load", "first X25519 keygen", "next X25519 keygen",
 	"first chain check (pki_verify)", "first RSA verify",
 	"first HKDF + AES", "seccomp filter (sandbox_apply)",
@@ -177,7 +177,7 @@ struct startup {
 };
 
 struct memsum {
-	unsigned int	 n;
+	unsigned int	 n, n_authd;
 	double		 pd_mean_kb, pd_max_kb, pss_mean_kb, rss_mean_kb;
 	double		 pd_total_kb;
 	long		 keyd_pd, authd_pd, master_pd;
@@ -1836,9 +1836,14 @@ measure_memory(struct bench *b, void *arg)
 			m->keyd_pd = pd;
 			m->keyd_rss = rollup_kb(pid, "Rss");
 		} else if (strcmp(name, "authd") == 0) {
-			m->authd_pd = pd;
-			m->authd_rss = rollup_kb(pid, "Rss");
-		} else if (strcmp(name, "securechatd") == 0 && pd >= 0) {
+			/* authd_processes instances: their sum. */
+			if (m->authd_pd < 0)
+				m->authd_pd = 0;
+			if (pd > 0)
+				m->authd_pd += pd;
+			m->authd_rss += rollup_kb(pid, "Rss");
+			m->n_authd++;
+		} else if (strcmp(name, "session") == 0 && pd >= 0) {
 			m->n++;
 			m->pd_total_kb += (double)pd;
 			if ((double)pd > m->pd_max_kb)
@@ -1854,8 +1859,9 @@ measure_memory(struct bench *b, void *arg)
 		m->rss_mean_kb = rss / m->n;
 	}
 	say("memory: %u workers, Private_Dirty mean %.0f kB max %.0f kB; "
-	    "keyd %ld kB, authd %ld kB, master %ld kB", m->n, m->pd_mean_kb,
-	    m->pd_max_kb, m->keyd_pd, m->authd_pd, m->master_pd);
+	    "keyd %ld kB, authd (%u) %ld kB, master %ld kB", m->n,
+	    m->pd_mean_kb, m->pd_max_kb, m->keyd_pd, m->n_authd, m->authd_pd,
+	    m->master_pd);
 }
 
 /* ---- the phases ---- */
@@ -1880,7 +1886,7 @@ ms_since(double *t)
 }
 
 /*
- * scbench -C cadir: in this fresh process (as a re-executed worker is),
+ * scbench -C cadir: in this fresh process (as a new session worker is),
  * time the first use of what a worker's handshake uses, the way the
  * worker calls it, and print one line of milliseconds.  The sandbox goes
  * last: after it only write(2) and exit are needed.
@@ -1900,7 +1906,9 @@ cold_probe(const char *cadir)
 	int len;
 
 	t = now_s();
-	if (OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL) != 1)
+	/* As session/session.c starts OpenSSL. */
+	if (OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG |
+	    OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS, NULL) != 1)
 		return 1;
 	v[n++] = ms_since(&t);
 	snprintf(path, sizeof(path), "%s/ca.pem", cadir);
@@ -1999,7 +2007,7 @@ phase_cold(struct bench *b)
 	say("cold start of a process: fork+exec, OpenSSL first use");
 	{
 		const char *t[] = { "/bin/true", NULL };
-		const char *sc[] = { tu_bin("securechatd"), "-?", NULL };
+		const char *sc[] = { tu_bin("session"), "-?", NULL };
 
 		b->exec_true_ms = spawn_ms(t, 15);
 		b->exec_sc_ms = spawn_ms(sc, 15);
@@ -2567,8 +2575,8 @@ report(struct bench *b, FILE *f)
 	    b->mem.pss_mean_kb, b->mem.rss_mean_kb, b->mem.keyd_rss,
 	    b->mem.authd_rss, b->mem.master_rss);
 	fprintf(f, "- process start and exit (fork, exec, dynamic linking, "
-	    "exit; median of 15): /bin/true %.2f ms, securechatd %.2f ms.\n",
-	    b->exec_true_ms, b->exec_sc_ms);
+	    "exit; median of 15): /bin/true %.2f ms, the worker program "
+	    "(session) %.2f ms.\n", b->exec_true_ms, b->exec_sc_ms);
 	if (b->have_cold) {
 		double sum = 0;
 		size_t k;

@@ -5,7 +5,9 @@
  * what the daemon promises:
  *
  *  - the master logs and audits every death, restarts keyd and authd with
- *    a backoff, and new sessions work after the restart;
+ *    a backoff, and new sessions work after the restart; with two authd
+ *    instances (authd_processes 2), only the one killed is restarted and
+ *    the other serves logins meanwhile;
  *  - a session that needs the dead process fails with a clean ERROR
  *    (INTERNAL for keyd, UNAVAILABLE for authd or the database), never a
  *    hang, and sessions that do not need it go on;
@@ -72,6 +74,8 @@ setup(void **state)
 		goto fail;
 	snprintf(env.extra_conf, sizeof(env.extra_conf),
 	    "max_per_source %d\n"
+	    /* A pool of two, whatever the number of CPUs. */
+	    "authd_processes 2\n"
 	    /* Accounts here share certificates: not what is tested. */
 	    "bind_certificates no\n", PER_SOURCE);
 	if (scenv_start(&env) == -1)
@@ -287,54 +291,118 @@ bg_login_run(void *arg)
 }
 
 /*
- * authd: a login it holds fails with UNAVAILABLE when it dies; sessions
- * already logged in never talk to authd again and go on; a new authd
+ * The pid of the latest start of authd[instance], from the master's log
+ * line "started authd[i] (pid P)", and how many starts there were.
+ */
+static pid_t
+authd_pid(int instance, int *starts)
+{
+	char needle[64], *log, *p;
+	pid_t pid = -1;
+	int n = 0;
+
+	snprintf(needle, sizeof(needle), "started authd[%d] (pid ", instance);
+	if ((log = tu_read(env.log, NULL)) == NULL)
+		return -1;
+	for (p = log; (p = strstr(p, needle)) != NULL; p += strlen(needle)) {
+		pid = (pid_t)atoi(p + strlen(needle));
+		n++;
+	}
+	free(log);
+	if (starts != NULL)
+		*starts = n;
+	return pid;
+}
+
+/* 0 or 1: which of the two authd pids holds the worker's authd channel. */
+static int
+authd_of(pid_t worker, const pid_t a[2])
+{
+	int held0 = fu_channel_pending(worker, 5, a[0]) >= 0;
+	int held1 = fu_channel_pending(worker, 5, a[1]) >= 0;
+
+	assert_true(held0 != held1);
+	return held0 ? 0 : 1;
+}
+
+/*
+ * authd, one instance of two: a login it holds fails with UNAVAILABLE
+ * when it dies, and so does the LOGIN of a session whose channel went to
+ * it before; a session of the other instance logs in meanwhile; sessions
+ * already logged in go on; the dead instance alone is restarted and
  * serves later logins.
  */
 static void
 test_kill_authd(void **state)
 {
-	struct fu_sess live, fresh;
+	struct fu_sess live;
 	struct bg_login bg;
-	struct csession *early;
+	struct csession *cs[3], *early, *other, *two[2];
 	struct csession_err err;
 	struct timespec t0;
-	pid_t authd, authd2, known[2], worker;
+	char needle[64];
+	pid_t a[2], victim, survivor, again, known[6], w[3], worker;
 	long q = -1;
 	double secs;
+	int i, v, o, pair = -1, starts_v, starts_o, starts, holders[3];
 
 	(void)state;
 	quiet();
+	a[0] = authd_pid(1, NULL);
+	a[1] = authd_pid(2, NULL);
+	assert_true(a[0] > 0 && a[1] > 0 && a[0] != a[1]);
+	assert_int_equal(fu_count_children(env.pid, "authd -D"), 2);
 	login(&live, "alice");
 	assert_int_equal(fu_chat(live.cs, "before authd dies", 10000), 0);
 	known[0] = fu_wait_child(env.pid, "worker [127.0.0.1] alice", -1, 10);
 	assert_true(known[0] > 0);
-	/* A handshake done before the kill; its LOGIN comes after. */
-	early = fu_open(&env, "carol", NULL, 0, &err);
-	assert_non_null(early);
-	known[1] = fu_wait_new_child(env.pid, "worker [", known, 1, 10);
-	assert_true(known[1] > 0);
 
 	/*
-	 * A handshake (keyd only), then authd held still, then the LOGIN:
-	 * the test waits until the request sits in authd's end of that
-	 * worker's channel, so the login is provably in authd's hands.
+	 * Three handshakes (keyd only), no login yet: the master spreads
+	 * them, so two share an instance (the victim: one login in its
+	 * hands when it dies, one sent after) and one has the other.
 	 */
+	for (i = 0; i < 3; i++) {
+		cs[i] = fu_open(&env, "bob", NULL, 0, &err);
+		assert_non_null(cs[i]);
+		w[i] = fu_wait_new_child(env.pid, "worker [", known,
+		    (size_t)i + 1, 10);
+		assert_true(w[i] > 0);
+		known[i + 1] = w[i];
+		holders[i] = authd_of(w[i], a);
+	}
+	for (i = 0; i < 3 && pair == -1; i++)
+		if (holders[i] == holders[(i + 1) % 3])
+			pair = i;
+	assert_true(pair != -1);
+	v = holders[pair];
+	o = 1 - v;
+	assert_int_equal(holders[(pair + 2) % 3], o);
 	memset(&bg, 0, sizeof(bg));
-	bg.cs = fu_open(&env, "bob", NULL, 0, &err);
-	assert_non_null(bg.cs);
-	worker = fu_wait_new_child(env.pid, "worker [", known, 2, 10);
-	assert_true(worker > 0);
-	authd = fu_wait_child(env.pid, "authd -D", -1, 10);
-	assert_true(authd > 0);
-	assert_int_equal(kill(authd, SIGSTOP), 0);
+	bg.cs = cs[pair];
+	early = cs[(pair + 1) % 3];
+	other = cs[(pair + 2) % 3];
+	worker = w[pair];
+	victim = a[v];
+	survivor = a[o];
+	(void)authd_pid(v + 1, &starts_v);
+	(void)authd_pid(o + 1, &starts_o);
+	fprintf(stderr, "killing authd[%d] (pid %d); authd[%d] (pid %d) "
+	    "stays\n", v + 1, (int)victim, o + 1, (int)survivor);
+
+	/*
+	 * The victim held still, then the LOGIN: the test waits until the
+	 * request sits in the victim's end of that worker's channel, so the
+	 * login is provably in its hands.
+	 */
+	assert_int_equal(kill(victim, SIGSTOP), 0);
 	assert_int_equal(pthread_create(&bg.th, NULL, bg_login_run, &bg), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while ((q = fu_channel_pending(worker, 5, authd)) <= 0 &&
+	while ((q = fu_channel_pending(worker, 5, victim)) <= 0 &&
 	    elapsed_since(&t0) < 20)
 		usleep(20 * 1000);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	assert_int_equal(kill(authd, SIGKILL), 0);
+	assert_int_equal(kill(victim, SIGKILL), 0);
 	assert_int_equal(pthread_join(bg.th, NULL), 0);
 	secs = elapsed_since(&t0);
 	fprintf(stderr, "login in authd's hands when it died: %s \"%s\" "
@@ -347,19 +415,35 @@ test_kill_authd(void **state)
 	assert_true(secs < 10);
 	csession_free(bg.cs);
 
-	assert_int_equal(fu_wait_count(env.log, "authd died (signal 9)", 1,
-	    20), 0);
+	snprintf(needle, sizeof(needle), "authd[%d] died (signal 9)", v + 1);
+	assert_int_equal(fu_wait_count(env.log, needle, 1, 20), 0);
+	snprintf(needle, sizeof(needle), "\"child\":\"authd[%d]\"", v + 1);
 	assert_int_equal(fu_audit_wait(&env, 1, 20, "\"event\":\"child_crash\"",
-	    "\"child\":\"authd\"", "\"status\":\"signal 9\"", NULL), 0);
-	authd2 = fu_wait_child(env.pid, "authd -D", authd, 20);
-	assert_true(authd2 > 0);
+	    needle, "\"status\":\"signal 9\"", NULL), 0);
+
+	/* The other instance serves, whether the victim is back or not. */
+	assert_int_equal(csession_login(other, "alice", PASS("alice")), 0);
+	assert_int_equal(fu_chat(other, "the other authd", 10000), 0);
+	csession_free(other);
+
+	/* The victim alone is restarted. */
+	snprintf(needle, sizeof(needle), "started authd[%d] (pid ", v + 1);
+	assert_int_equal(fu_wait_count(env.log, needle, starts_v + 1, 20), 0);
+	again = authd_pid(v + 1, NULL);
+	assert_true(again > 0 && again != victim);
+	assert_int_equal(fu_wait_child(env.pid, "authd -D", survivor, 20),
+	    again);
+	snprintf(needle, sizeof(needle), "\"child\":\"authd[%d]\"", v + 1);
 	assert_int_equal(fu_audit_wait(&env, 1, 20,
-	    "\"event\":\"child_restart\"", "\"child\":\"authd\"", NULL), 0);
+	    "\"event\":\"child_restart\"", needle, NULL), 0);
+	assert_int_equal(authd_pid(o + 1, &starts), survivor);
+	assert_int_equal(starts, starts_o);
+	assert_true(fu_alive(survivor));
 
 	/*
 	 * A worker's authd channel is made once, at accept: the session
 	 * whose handshake was done before the kill stays bound to the dead
-	 * authd, and its LOGIN, sent now, gets UNAVAILABLE too.
+	 * instance, and its LOGIN, sent now, gets UNAVAILABLE too.
 	 */
 	assert_int_equal(csession_login(early, "carol", PASS("carol")), -1);
 	assert_int_equal(early->err.remote, 1);
@@ -373,10 +457,23 @@ test_kill_authd(void **state)
 	check_transcript(&live, live.str, "alice", 8);	/* + SYNC */
 	fu_sess_free(&live);
 
-	/* Later logins go to the new authd. */
-	login(&fresh, "bob");
-	assert_int_equal(fu_chat(fresh.cs, "authd is back", 10000), 0);
-	fu_sess_free(&fresh);
+	/* Later logins use both, the new instance included. */
+	quiet();
+	a[v] = again;
+	for (i = 0; i < 2; i++) {
+		two[i] = fu_open(&env, "bob", NULL, 0, &err);
+		assert_non_null(two[i]);
+		w[i] = fu_wait_new_child(env.pid, "worker [", w, (size_t)i,
+		    10);
+		assert_true(w[i] > 0);
+		holders[i] = authd_of(w[i], a);
+	}
+	assert_int_not_equal(holders[0], holders[1]);
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(csession_login(two[i], "bob", PASS("bob")), 0);
+		assert_int_equal(fu_chat(two[i], "authd is back", 10000), 0);
+		csession_free(two[i]);
+	}
 }
 
 /*
@@ -503,13 +600,15 @@ static void
 test_kill_database(void **state)
 {
 	struct fu_sess live;
-	pid_t authd;
+	pid_t authd[2];
 	int st;
 
 	(void)state;
 	quiet();
-	authd = fu_wait_child(env.pid, "authd -D", -1, 10);
-	assert_true(authd > 0);
+	authd[0] = fu_wait_child(env.pid, "authd -D", -1, 10);
+	assert_true(authd[0] > 0);
+	authd[1] = fu_wait_child(env.pid, "authd -D", authd[0], 10);
+	assert_true(authd[1] > 0);
 	login(&live, "alice");
 	assert_int_equal(fu_chat(live.cs, "before the database dies", 10000),
 	    0);
@@ -546,7 +645,8 @@ test_kill_database(void **state)
 	assert_int_equal(login_when_back("carol", 30), 0);
 
 	/* Nothing was restarted for any of it. */
-	assert_int_equal(fu_wait_child(env.pid, "authd -D", -1, 1), authd);
+	assert_int_equal(fu_count_children(env.pid, "authd -D"), 2);
+	assert_true(fu_alive(authd[0]) && fu_alive(authd[1]));
 	assert_int_equal(fu_chat(live.cs, "done", 10000), 0);
 	assert_int_equal(fu_sess_close(&live), 0);
 	check_transcript(&live, live.str, "alice", 12);	/* + SYNC */

@@ -39,6 +39,7 @@
 #include "faultutil.h"
 #include "proto.h"
 #include "scenv.h"
+#include "securechatd/securechatd.h"
 
 #define DRAIN_S		4
 
@@ -341,9 +342,9 @@ test_sigterm_drain(void **state)
 	struct fu_sess stay, fin;
 	struct timespec t0;
 	char reply[256], *notes;
-	pid_t keyd, authd, w_stay, w_fin;
+	pid_t keyd, authd[SC_AUTHD_PROCESSES_MAX], w_stay, w_fin;
 	double secs;
-	size_t n;
+	size_t n, k, nauthd;
 	int st;
 
 	(void)state;
@@ -357,8 +358,15 @@ test_sigterm_drain(void **state)
 	assert_int_equal(fu_chat(stay.cs, "before SIGTERM", 10000), 0);
 	assert_int_equal(fu_chat(fin.cs, "before SIGTERM", 10000), 0);
 	keyd = fu_wait_child(env.pid, "keyd -k", -1, 10);
-	authd = fu_wait_child(env.pid, "authd -D", -1, 10);
-	assert_true(keyd > 0 && authd > 0);
+	assert_true(keyd > 0);
+	/* Every authd instance (authd_processes: one per CPU here). */
+	nauthd = (size_t)fu_count_children(env.pid, "authd -D");
+	assert_true(nauthd >= 1 && nauthd <= SC_AUTHD_PROCESSES_MAX);
+	for (k = 0; k < nauthd; k++) {
+		authd[k] = fu_wait_new_child(env.pid, "authd -D", authd, k,
+		    10);
+		assert_true(authd[k] > 0);
+	}
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	assert_int_equal(kill(env.pid, SIGTERM), 0);
@@ -394,7 +402,8 @@ test_sigterm_drain(void **state)
 	assert_int_equal(WEXITSTATUS(st), 0);
 	env.pid = -1;
 	assert_false(fu_alive(keyd));
-	assert_false(fu_alive(authd));
+	for (k = 0; k < nauthd; k++)
+		assert_false(fu_alive(authd[k]));
 	assert_false(fu_alive(w_stay));
 	assert_false(fu_alive(w_fin));
 

@@ -3,26 +3,25 @@
  * authd's control channel, from the raw datagram on (ipc_recv on a real
  * SOCK_SEQPACKET pair).
  *
- * authd's own parsing lives in static functions of authd/authd.c that
- * also talk to the database and to descriptor 3 (req_register,
- * req_login, control_dispatch), so it cannot be called from here as it
- * is.  Until it is factored out, authd_fz_request() and authd_fz_ctl()
- * are line-for-line copies of its parsing steps (the cursor reads and the
- * content checks before any database call): keep them in sync.  The
- * worker's side is the real code: securechatd/authd_wrap.c is compiled
- * into this harness.
+ * Both sides are the real code: authd's decoders (authd/msg.c, the very
+ * functions authd.c calls before any handler runs) and the worker's stubs
+ * (session/authd_wrap.c) are compiled into this harness.
  *
  * Input: one selector byte, then one datagram (IPC header in host byte
  * order, then the body):
- *	sel % 3 == 0	worker -> authd request (REGISTER, LOGIN, other)
+ *	sel % 3 == 0	worker -> authd request (any type)
  *	sel % 3 == 1	master -> authd control message; sel & 0x80 attaches
  *			a descriptor, as NEW_CHANNEL must
  *	sel % 3 == 2	authd -> worker RESULT, read by authd_wrap's stub;
  *			sel & 0x40 puts the id the stub waits for
- * Properties: a request body that parses is exactly what authd_wrap's
- * encoder produces for the fields read; whatever authd answers, the
- * worker's stub returns a known code, and an OK only with an account id
- * and a terminated username.
+ * Properties: a request that decodes is exactly what its fields encode
+ * to (for REGISTER and LOGIN, what authd_wrap's encoder produces); a
+ * request that passes the content rules has a canonical username, a
+ * valid room name, a known delivery state, a certificate that hashes to
+ * its fingerprint; a NEW_CHANNEL that decodes has its descriptor and a
+ * printable address; whatever authd answers, the worker's stub returns
+ * a known code, and an OK only with an account id and a terminated
+ * username.
  */
 #include <sys/socket.h>
 
@@ -32,9 +31,12 @@
 
 #include "account.h"
 #include "authd/authd.h"
+#include "authd/msg.c"
 #include "buf.h"
+#include "envelope.h"
 #include "ipc.h"
-#include "securechatd/authd_wrap.c"
+#include "sccrypto.h"
+#include "session/authd_wrap.c"
 #include "fuzz.h"
 
 static int authd_fz_sv[2] = { -1, -1 };
@@ -142,89 +144,167 @@ authd_fz_same_body(const struct ipc_msg *m)
 	authd_fz_drain(authd_fz_sv[0]);
 }
 
-/* authd.c's channel_dispatch -> req_register / req_login parsing. */
+/* REGISTER and LOGIN, decoded by authd's own code. */
 static void
-authd_fz_request(const struct ipc_msg *m)
+authd_fz_auth(const struct ipc_msg *m, const struct authd_req *rq)
 {
-	struct cursor c;
-	const uint8_t *u, *e = NULL, *pw;
-	size_t ulen, elen = 0, pwlen;
-	uint8_t cert[AUTHD_CERT_FP_LEN];
-	char user[ACCOUNT_USER_MAX + 1], canon[64];
+	const struct authd_req_auth *r = &rq->u.auth;
+	uint8_t h[SC_SHA256_LEN];
+	char canon[64];
 	uint64_t acct;
-	int bad;
+	int reg = rq->type == AUTHD_REQ_REGISTER;
 
-	if (m->hdr.type != AUTHD_REQ_REGISTER &&
-	    m->hdr.type != AUTHD_REQ_LOGIN)
-		return;		/* "unknown request type": violation */
-	cur_init(&c, m->body, m->len);
-	u = cur_str16(&c, &ulen, AUTHD_FIELD_MAX);
-	if (m->hdr.type == AUTHD_REQ_REGISTER)
-		e = cur_str16(&c, &elen, AUTHD_FIELD_MAX);
-	pw = cur_str16(&c, &pwlen, AUTHD_FIELD_MAX);
-	cur_bytes(&c, cert, sizeof(cert));
-	if (cur_done(&c) == -1)
-		return;		/* "malformed body": violation */
-	if (m->hdr.type == AUTHD_REQ_REGISTER)
-		bad = account_username_canon(u, ulen, user) == -1 ||
-		    account_email_check(e, elen) == -1 ||
-		    account_password_check(pwlen) == -1 ||
-		    memchr(pw, '\0', pwlen) != NULL;	/* password_bytes_ok */
-	else
-		bad = account_username_canon(u, ulen, user) == -1 ||
-		    pwlen < 1 || pwlen > ACCOUNT_PASS_MAX ||
-		    memchr(pw, '\0', pwlen) != NULL;	/* password_bytes_ok */
-	if (!bad) {
+	if (rq->bad == NULL) {
 		/* What goes on to the database and the KDF. */
-		FUZZ_CHECK(strlen(user) == ulen && ulen <= ACCOUNT_USER_MAX);
-		FUZZ_CHECK(sc_valid_username((const uint8_t *)user, ulen));
+		FUZZ_CHECK(strlen(r->canon) == r->userlen &&
+		    r->userlen <= ACCOUNT_USER_MAX);
+		FUZZ_CHECK(sc_valid_username((const uint8_t *)r->canon,
+		    r->userlen));
+		FUZZ_CHECK(r->pwlen >= 1 && r->pwlen <= ACCOUNT_PASS_MAX &&
+		    memchr(r->pw, '\0', r->pwlen) == NULL);
+		if (reg)
+			FUZZ_CHECK(strlen(r->email_str) == r->emaillen);
+	} else
+		FUZZ_CHECK(r->canon[0] == '\0');
+	if (r->der != NULL) {
+		/* Decoded: the certificate is the fingerprint's. */
+		FUZZ_CHECK(r->derlen >= 1 && r->derlen <= AUTHD_CERT_DER_MAX);
+		FUZZ_CHECK(sc_sha256(r->der, r->derlen, h) == 0 &&
+		    memcmp(h, r->cert_fp, sizeof(h)) == 0);
+		FUZZ_CHECK(memchr(r->cn, '\0', sizeof(r->cn)) != NULL);
 	}
 	/* The worker's encoder of the same fields gives the same body. */
 	authd_fz_drain(authd_fz_sv[0]);
 	authd_fz_drain(authd_fz_sv[1]);
 	authd_fz_queue_result(authd_wrap_id + 1);
-	if (m->hdr.type == AUTHD_REQ_REGISTER)
-		(void)authd_register(authd_fz_sv[1], u, ulen, e, elen, pw,
-		    pwlen, cert, &acct, canon, sizeof(canon));
-	else
-		(void)authd_login(authd_fz_sv[1], u, ulen, pw, pwlen, cert,
+	if (reg && r->der != NULL)
+		(void)authd_register_cert(authd_fz_sv[1], r->user, r->userlen,
+		    r->email, r->emaillen, r->pw, r->pwlen, r->der, r->derlen,
 		    &acct, canon, sizeof(canon));
+	else if (reg)
+		(void)authd_register(authd_fz_sv[1], r->user, r->userlen,
+		    r->email, r->emaillen, r->pw, r->pwlen, r->cert_fp, &acct,
+		    canon, sizeof(canon));
+	else if (r->der != NULL)
+		(void)authd_login_cert(authd_fz_sv[1], r->user, r->userlen,
+		    r->pw, r->pwlen, r->der, r->derlen, &acct, canon,
+		    sizeof(canon));
+	else
+		(void)authd_login(authd_fz_sv[1], r->user, r->userlen, r->pw,
+		    r->pwlen, r->cert_fp, &acct, canon, sizeof(canon));
 	authd_fz_same_body(m);
 }
 
-/* authd.c's addr_ok, copied (it is static there). */
-static int
-authd_fz_addr_ok(const uint8_t *p, size_t len)
+/* The body b encodes (from the decoded fields) is the one received. */
+static void
+authd_fz_same(struct wbuf *b, const struct ipc_msg *m)
 {
-	size_t i;
-
-	if (len < 1 || len > AUTHD_ADDR_MAX)
-		return 0;
-	for (i = 0; i < len; i++)
-		if (p[i] <= 0x20 || p[i] >= 0x7f)
-			return 0;
-	return 1;
+	FUZZ_CHECK(!b->err && b->len == m->len &&
+	    (m->len == 0 || memcmp(b->data, m->body, m->len) == 0));
+	wbuf_free(b);
 }
 
-/* authd.c's control_dispatch parsing of NEW_CHANNEL. */
+/* A worker's request, through authd's decoder (authd/msg.c). */
+static void
+authd_fz_request(const struct ipc_msg *m)
+{
+	static struct authd_req rq;
+	struct wbuf b;
+	const char *why = NULL, *room;
+	size_t n;
+
+	if (authd_req_decode(m, &rq, &why) == -1) {
+		/* A violation: authd logs why and kills the worker. */
+		FUZZ_CHECK(why != NULL);
+		return;
+	}
+	FUZZ_CHECK(rq.type == m->hdr.type);
+	wbuf_init(&b, IPC_MAX_BODY);
+	switch (rq.type) {
+	case AUTHD_REQ_REGISTER:
+	case AUTHD_REQ_LOGIN:
+		wbuf_free(&b);
+		authd_fz_auth(m, &rq);
+		break;
+	case AUTHD_REQ_CERTS:
+		if (rq.bad != NULL) {
+			wbuf_free(&b);
+			break;
+		}
+		if (rq.u.certs.is_room) {
+			room = rq.u.certs.room;
+			FUZZ_CHECK(envelope_valid_room(room));
+			wbuf_put_str16(&b, room, strlen(room));
+			authd_fz_same(&b, m);
+		} else {
+			/* The canonical form, which may differ in case. */
+			n = strlen(rq.u.certs.user);
+			FUZZ_CHECK(n >= 1 && n <= ACCOUNT_USER_MAX &&
+			    sc_valid_username((const uint8_t *)
+			    rq.u.certs.user, n));
+			wbuf_free(&b);
+		}
+		break;
+	case AUTHD_REQ_STORE:
+		FUZZ_CHECK(rq.bad == NULL);
+		wbuf_put_str32(&b, rq.u.store.env, rq.u.store.envlen);
+		authd_fz_same(&b, m);
+		break;
+	case AUTHD_REQ_FETCH:
+		wbuf_put_u64(&b, rq.u.fetch.after);
+		authd_fz_same(&b, m);
+		break;
+	case AUTHD_REQ_ACK:
+		FUZZ_CHECK((rq.bad == NULL) ==
+		    (rq.u.ack.state == AUTHD_ST_DELIVERED ||
+		    rq.u.ack.state == AUTHD_ST_READ));
+		wbuf_put_u64(&b, rq.u.ack.env_id);
+		wbuf_put_u8(&b, rq.u.ack.state);
+		authd_fz_same(&b, m);
+		break;
+	case AUTHD_REQ_JOIN:
+	case AUTHD_REQ_LEAVE:
+	case AUTHD_REQ_MEMBERS:
+		room = rq.u.room.room;
+		if (rq.bad != NULL) {
+			FUZZ_CHECK(room[0] == '\0');
+			wbuf_free(&b);
+			break;
+		}
+		FUZZ_CHECK(envelope_valid_room(room) &&
+		    strlen(room) <= AUTHD_ROOM_MAX);
+		wbuf_put_str16(&b, room, strlen(room));
+		authd_fz_same(&b, m);
+		break;
+	case AUTHD_REQ_ROOMS:
+		FUZZ_CHECK(m->len == 0);
+		wbuf_free(&b);
+		break;
+	default:
+		/* Every other type is refused by the decoder. */
+		FUZZ_CHECK(0);
+		wbuf_free(&b);
+		break;
+	}
+	explicit_bzero(&rq, sizeof(rq));
+}
+
+/* authd's decoder of the master's NEW_CHANNEL. */
 static void
 authd_fz_ctl(const struct ipc_msg *m)
 {
-	struct cursor c;
-	const uint8_t *a;
-	size_t alen;
-	char addr[AUTHD_ADDR_MAX + 1];
+	struct authd_ctl_new nc;
+	size_t n;
 
-	if (m->hdr.type != AUTHD_CTL_NEW_CHANNEL)
+	if (authd_ctl_decode(m, &nc) == -1) {
+		FUZZ_CHECK(nc.fd == -1);
 		return;
-	cur_init(&c, m->body, m->len);
-	(void)cur_u64(&c);
-	a = cur_str16(&c, &alen, AUTHD_ADDR_MAX);
-	if (cur_done(&c) == -1 || m->fd == -1 || !authd_fz_addr_ok(a, alen))
-		return;
-	memcpy(addr, a, alen);
-	addr[alen] = '\0';
-	FUZZ_CHECK(strlen(addr) == alen);
+	}
+	FUZZ_CHECK(m->hdr.type == AUTHD_CTL_NEW_CHANNEL);
+	FUZZ_CHECK(nc.fd != -1 && nc.fd == m->fd);
+	n = strlen(nc.addr);
+	FUZZ_CHECK(n >= 1 && n <= AUTHD_ADDR_MAX &&
+	    authd_addr_ok((const uint8_t *)nc.addr, n));
 }
 
 /* The worker's stub reading whatever authd answered. */

@@ -9,6 +9,7 @@ Regression inputs (crashes found and fixed) live next to the seeds under
 names starting with "regress-" and are never touched by this script.
 
     python3 tests/fuzz/mkcorpus.py          # from the source root
+    python3 tests/fuzz/mkcorpus.py router replay   # only these harnesses
 """
 import base64
 import hashlib
@@ -476,8 +477,105 @@ def main():
         env = dict(os.environ, SC_FUZZ_ENVELOPE_DUMP=dump)
         subprocess.run([fuzz, "-runs=0"], env=env, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    router_seeds()
+    replay_seeds()
     return 0
 
 
+def ipc_raw(t, body, ident=1, version=1):
+    """One IPC datagram as a process sends it (host-order header)."""
+    return struct.pack("<BBHII", version, 0, t, ident, len(body)) + body
+
+
+def router_seeds():
+    """router: steps of op byte [+ u16 length + raw datagram]."""
+    def ctl(t, body, slot=None):
+        op = 0 if slot is None else 4 | slot << 3
+        m = ipc_raw(t, body, 0)
+        return bytes([op]) + struct.pack(">H", len(m)) + m
+
+    def wrk(slot, t, body, ident=1, raw=None):
+        m = ipc_raw(t, body, ident) if raw is None else raw
+        return bytes([1 | slot << 3]) + struct.pack(">H", len(m)) + m
+
+    def hangup(slot):
+        return bytes([2 | slot << 3])
+
+    def new(serial, slot):
+        return ctl(1, struct.pack(">Q", serial) +
+                   str16("192.0.2.%d:4000" % serial), slot)
+
+    def bind(serial, user, acct=None):
+        return ctl(3, struct.pack(">QQ", serial, acct or serial) +
+                   str16(user))
+
+    def route(env, msg_id=5):
+        return struct.pack(">Q", msg_id) + str32(env)
+
+    def status(orig, state, msg_id=5):
+        return struct.pack(">Q", msg_id) + str16(orig) + bytes([state])
+
+    # A real envelope from alice to bob (fuzz_envelope's raw seed).
+    with open(os.path.join(CORPUS, "envelope", "seed-raw"), "rb") as f:
+        env = f.read()[1:]
+    out("router", "session",
+        new(1, 0) + new(2, 1) + new(3, 2) + bind(1, "alice") +
+        bind(2, "bob") + bind(3, "bob") + wrk(0, 0x10, route(env), 7) +
+        wrk(1, 0x14, status("alice", 1)) + wrk(2, 0x14, status("alice", 2)) +
+        wrk(0, 0x16, b"", 8) + hangup(1) + wrk(2, 0x16, b"", 9) + b"\x03")
+    out("router", "before-bind", new(1, 0) + wrk(0, 0x16, b""))
+    out("router", "sender-mismatch", new(1, 0) + bind(1, "bob") +
+        wrk(0, 0x10, route(env)))
+    out("router", "route-truncated", new(1, 0) + bind(1, "alice") +
+        wrk(0, 0x10, route(env[:len(env) // 2])))
+    out("router", "bind-twice", new(1, 0) + bind(1, "alice") +
+        bind(1, "alice") + bind(1, "carol") + bind(9, "dave"))
+    out("router", "dup-serial", new(1, 0) + new(1, 1) + bind(1, "alice") +
+        wrk(0, 0x16, b""))
+    out("router", "too-many", b"".join(new(s, s - 1) for s in range(1, 6)))
+    out("router", "ctl-malformed",
+        ctl(1, struct.pack(">Q", 1) + str16("no descriptor")) +
+        ctl(1, struct.pack(">Q", 2), 0) + ctl(1, struct.pack(">Q", 3) +
+                                              str16("a\x00b"), 1) +
+        ctl(3, struct.pack(">QQ", 3, 3) + str16("carol"), 2) +
+        ctl(9, b"") + bind(3, "Not A Name") + bind(3, ""))
+    out("router", "worker-malformed", new(1, 0) + bind(1, "alice") +
+        wrk(0, 0, b"", raw=ipc_raw(0x16, b"", 1, version=2)) +
+        new(2, 1) + bind(2, "bob") +
+        wrk(1, 0, b"", raw=ipc_raw(0x16, b"xy")[:-1]))
+    out("router", "status-bad", new(1, 0) + bind(1, "alice") +
+        wrk(0, 0x14, status("bob", 3)))
+    out("router", "status-name", new(1, 0) + bind(1, "alice") +
+        wrk(0, 0x14, status("b\x00b", 1)))
+    out("router", "who-body", new(1, 0) + bind(1, "alice") +
+        wrk(0, 0x16, b"x"))
+    out("router", "unknown-request", new(1, 0) + bind(1, "alice") +
+        wrk(0, 0x11, b""))
+
+
+def replay_seeds():
+    """replay: the state file, byte for byte."""
+    out("replay", "one", "alice|bob|1700000000000\n")
+    out("replay", "rooms", "alice|#room|5\nbob|#room|7\n"
+        "carol|alice|9223372036854775807\nbob|bob|1\n")
+    out("replay", "empty", "")
+    out("replay", "dup", "alice|bob|1\nalice|bob|2\n")
+    out("replay", "leading-zero", "alice|bob|01\n")
+    out("replay", "zero", "alice|bob|0\n")
+    out("replay", "too-big", "alice|bob|9223372036854775808\n")
+    out("replay", "no-newline", "alice|bob|1")
+    out("replay", "nul", "alice|bob|1\n\x00")
+    out("replay", "extra-bar", "alice|bob|1|2\n")
+    out("replay", "long-name", "a" * 33 + "|bob|1\n")
+    out("replay", "bad-conv", "alice|#|1\nalice|Bob|1\n")
+
+
+ONLY = {"router": router_seeds, "replay": replay_seeds}
+
 if __name__ == "__main__":
+    # `mkcorpus.py router replay`: only those seeds (no new certificates).
+    if len(sys.argv) > 1:
+        for name in sys.argv[1:]:
+            ONLY[name]()
+        sys.exit(0)
     sys.exit(main())

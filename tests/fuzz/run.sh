@@ -36,6 +36,7 @@ fi
 max_len() {
 	case $1 in
 	frame)		echo 65560 ;;
+	router)		echo 66000 ;;
 	envelope)	echo 51000 ;;
 	keyd|authd|conf) echo 33000 ;;
 	cert)		echo 8200 ;;

@@ -4,7 +4,7 @@
  * The test plays the securechatd master: it starts build/bin/authd with
  * fork and exec, its control channel on descriptor 3, hands it one fresh
  * worker channel per request (AUTHD_CTL_NEW_CHANNEL), and plays the
- * worker through the real worker-side stubs (securechatd/authd_wrap.c).
+ * worker through the real worker-side stubs (session/authd_wrap.c).
  * Run as root (as CI does), authd drops to "nobody" in a chroot jail and
  * reaches the database over TCP, exactly as in production.
  *
@@ -44,6 +44,7 @@
 #include <openssl/evp.h>
 
 #include "audit.h"
+#include "authdutil.h"
 #include "buf.h"
 #include "ipc.h"
 #include "mariadb.h"
@@ -51,33 +52,14 @@
 #include "util.h"
 
 /* The worker's real stubs: authd_register(), authd_login(). */
-#include "securechatd/authd_wrap.c"
+#include "session/authd_wrap.c"
 
 #define MAXFAIL		"3"
 #define WINDOW		"60"
 
-struct authd_proc {
-	pid_t	 pid;
-	int	 ctl;
-	char	 log[PATH_MAX];
-};
-
-static struct tu_db db;
-static char *tmpdir;
-static char jail[PATH_MAX];
-static struct authd_proc authd = { -1, -1, "" };
+static struct au_env te;
+static struct au_authd authd = AU_AUTHD_INIT;
 static uint64_t next_serial = 1000;
-static char *audit_text;		/* every audit event seen, one a line */
-static size_t audit_len;
-static uint64_t killed[64];		/* serials of AUTHD_CTL_KILL_WORKER */
-static size_t nkilled;
-/* The last AUTHD_CTL_AUTHENTICATED: the master's view of a session. */
-static struct {
-	uint64_t	serial, account_id;
-	char		user[33];
-	uint8_t		fp[32];
-	unsigned int	count;
-} authn;
 
 /* Every password this test sends: none may appear in any log. */
 static const char *const secrets[] = {
@@ -92,157 +74,12 @@ static const uint8_t fp_other[32] = { 0x0f, 0x0f, 0x0f };
 /* ---- playing the master ---- */
 
 static int
-authd_spawn(struct authd_proc *p, const char *regopen)
+authd_spawn(struct au_authd *p, const char *regopen)
 {
-	int sv[2], fd;
-	struct passwd *pw;
-	const char *user = "nobody";
+	const char *const args[] = { "-N", "14", "-r", "8", "-p", "1",
+	    "-F", MAXFAIL, "-W", WINDOW, "-R", regopen, "-C", "0", NULL };
 
-	if ((pw = getpwnam(user)) == NULL)
-		return -1;
-	snprintf(p->log, sizeof(p->log), "%s/authd-%s.log", tmpdir, regopen);
-	if (ipc_socketpair(sv) == -1)
-		return -1;
-	if ((p->pid = fork()) == -1)
-		return -1;
-	if (p->pid == 0) {
-		const char *argv[] = { tu_bin("authd"), "-d", "-v", "-D",
-		    db.conf, "-u", user, "-j", jail, "-N", "14", "-r", "8",
-		    "-p", "1", "-F", MAXFAIL, "-W", WINDOW, "-R", regopen,
-		    "-C", "0", NULL };
-
-#if defined(__SANITIZE_ADDRESS__)
-		/*
-		 * LeakSanitizer needs /proc, which the chroot does not
-		 * have: at exit it would wait forever for its tracer.
-		 */
-		if (geteuid() == 0)
-			setenv("ASAN_OPTIONS", "detect_leaks=0", 1);
-#endif
-		/* dup2 clears close-on-exec: descriptor 3 survives exec. */
-		if (dup2(sv[1], IPC_CTL_FD) == -1)
-			_exit(127);
-		if ((fd = open(p->log, O_WRONLY | O_CREAT | O_APPEND, 0600)) !=
-		    -1)
-			dup2(fd, 2);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(sv[1]);
-	p->ctl = sv[0];
-	return 0;
-}
-
-/* Close the control channel: authd must exit 0 on its own. */
-static int
-authd_stop(struct authd_proc *p)
-{
-	int st = -1, i;
-
-	if (p->pid <= 0)
-		return -1;
-	close(p->ctl);
-	p->ctl = -1;
-	for (i = 0; i < 200; i++) {
-		if (waitpid(p->pid, &st, WNOHANG) == p->pid)
-			break;
-		usleep(50 * 1000);
-	}
-	if (i == 200) {
-		kill(p->pid, SIGKILL);
-		waitpid(p->pid, &st, 0);
-		st = -1;
-	}
-	p->pid = -1;
-	return st;
-}
-
-static void
-show_authd_log(const struct authd_proc *p)
-{
-	char *t = tu_read(p->log, NULL);
-
-	fprintf(stderr, "--- %s ---\n%s---\n", p->log, t ? t : "(none)\n");
-	free(t);
-}
-
-static void
-assert_exit0(const struct authd_proc *p, int st)
-{
-	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		show_authd_log(p);
-		fail_msg("authd did not exit 0 (wait status %#x)", st);
-	}
-}
-
-/* Collect what authd sent the master: audit events and kill requests. */
-static void
-ctl_drain(struct authd_proc *p, int wait_ms)
-{
-	static struct ipc_msg m;
-	struct pollfd pfd;
-	char *n;
-
-	for (;;) {
-		pfd.fd = p->ctl;
-		pfd.events = POLLIN;
-		if (poll(&pfd, 1, wait_ms) <= 0)
-			return;
-		wait_ms = 0;
-		if (ipc_recv(p->ctl, &m, 0) != 1)
-			return;
-		if (m.hdr.type == IPC_MSG_AUDIT) {
-			if ((n = realloc(audit_text, audit_len + m.len + 2)) ==
-			    NULL)
-				abort();
-			audit_text = n;
-			memcpy(audit_text + audit_len, m.body, m.len);
-			audit_len += m.len;
-			audit_text[audit_len++] = '\n';
-			audit_text[audit_len] = '\0';
-		} else if (m.hdr.type == AUTHD_CTL_KILL_WORKER && m.len == 8 &&
-		    nkilled < 64) {
-			struct cursor c;
-
-			cur_init(&c, m.body, m.len);
-			killed[nkilled++] = cur_u64(&c);
-		} else if (m.hdr.type == AUTHD_CTL_AUTHENTICATED) {
-			struct cursor c;
-			const uint8_t *u;
-			size_t ulen;
-
-			cur_init(&c, m.body, m.len);
-			authn.serial = cur_u64(&c);
-			authn.account_id = cur_u64(&c);
-			u = cur_str16(&c, &ulen, 32);
-			cur_bytes(&c, authn.fp, sizeof(authn.fp));
-			if (cur_done(&c) == -1 || ulen == 0)
-				fail_msg("malformed AUTHENTICATED");
-			memcpy(authn.user, u, ulen);
-			authn.user[ulen] = '\0';
-			authn.count++;
-		} else
-			fail_msg("unexpected control message %u", m.hdr.type);
-	}
-}
-
-/* A fresh worker channel for session `serial` from address addr. */
-static int
-chan_open(struct authd_proc *p, uint64_t serial, const char *addr)
-{
-	struct wbuf b;
-	int sv[2];
-
-	assert_int_equal(ipc_socketpair(sv), 0);
-	wbuf_init(&b, 256);
-	wbuf_put_u64(&b, serial);
-	wbuf_put_str16(&b, addr, strlen(addr));
-	assert_false(b.err);
-	assert_int_equal(ipc_send_fd(p->ctl, AUTHD_CTL_NEW_CHANNEL, 0, b.data,
-	    b.len, sv[1]), 0);
-	wbuf_free(&b);
-	close(sv[1]);
-	return sv[0];
+	return au_spawn(p, &te, regopen, args);
 }
 
 /* ---- playing the worker: one channel per request ---- */
@@ -255,11 +92,11 @@ reg_b(const char *addr, const void *u, size_t ul, const void *e, size_t el,
 	char dummy[64];
 	int ch, code;
 
-	ch = chan_open(&authd, next_serial++, addr);
+	ch = au_chan_open(&authd, next_serial++, addr);
 	code = authd_register(ch, u, ul, e, el, pw, pl, fp_alice,
 	    id ? id : &dummy_id, canon ? canon : dummy, 64);
 	close(ch);
-	ctl_drain(&authd, 0);
+	au_ctl_drain(&authd, 0);
 	return code;
 }
 
@@ -271,18 +108,18 @@ reg(const char *addr, const char *u, const char *e, const char *pw)
 }
 
 static int
-login_b(struct authd_proc *p, const char *addr, const void *u, size_t ul,
+login_b(struct au_authd *p, const char *addr, const void *u, size_t ul,
     const void *pw, size_t pl, uint64_t *id, char *canon)
 {
 	uint64_t dummy_id;
 	char dummy[64];
 	int ch, code;
 
-	ch = chan_open(p, next_serial++, addr);
+	ch = au_chan_open(p, next_serial++, addr);
 	code = authd_login(ch, u, ul, pw, pl, fp_other, id ? id : &dummy_id,
 	    canon ? canon : dummy, 64);
 	close(ch);
-	ctl_drain(p, 0);
+	au_ctl_drain(p, 0);
 	return code;
 }
 
@@ -292,23 +129,12 @@ login(const char *addr, const char *u, const char *pw)
 	return login_b(&authd, addr, u, strlen(u), pw, strlen(pw), NULL, NULL);
 }
 
-static void
-assert_query(const char *sql, const char *expect)
-{
-	char *v = tu_db_query(&db, "%s", sql);
-
-	assert_non_null(v);
-	if (strcmp(v, expect) != 0)
-		fail_msg("%s: got \"%s\", expected \"%s\"", sql, v, expect);
-	free(v);
-}
-
 static int
 admin(const char *a1, const char *a2, const char *a3)
 {
 	struct tu_result r;
 	const char *argv[] = { tu_bin("sc-admin"), a1, a2, "--config",
-	    db.conf, a3, NULL };
+	    te.db.conf, a3, NULL };
 	int st;
 
 	st = tu_run(&r, NULL, 60, argv);
@@ -328,28 +154,16 @@ setup(void **state)
 	const char *argv[] = { NULL, "db", "init", "--config", NULL, NULL };
 
 	(void)state;
-	tmpdir = tu_mkdtemp("authd");
-	if (tu_db_start(&db) == -1)
+	if (au_env_start(&te, "authd") == -1)
 		return -1;
 	argv[0] = tu_bin("sc-admin");
-	argv[4] = db.conf;
+	argv[4] = te.db.conf;
 	if (tu_run(&r, NULL, 60, argv) != 0) {
 		fprintf(stderr, "db init: %s%s", r.out, r.err);
 		tu_result_free(&r);
 		return -1;
 	}
 	tu_result_free(&r);
-	/*
-	 * privdrop wants a root-owned jail whose every ancestor is not
-	 * writable by others: /tmp is, so the jail lives in /run (root)
-	 * or, for a development run as a user, anywhere (no chroot then).
-	 */
-	if (geteuid() == 0)
-		snprintf(jail, sizeof(jail), "/run/sctest-jail-XXXXXX");
-	else
-		snprintf(jail, sizeof(jail), "%s/jail-XXXXXX", tmpdir);
-	if (mkdtemp(jail) == NULL || chmod(jail, 0755) == -1)
-		return -1;
 	if (authd_spawn(&authd, "1") == -1)
 		return -1;
 	return 0;
@@ -360,12 +174,8 @@ teardown(void **state)
 {
 	(void)state;
 	if (authd.pid > 0)
-		(void)authd_stop(&authd);
-	tu_db_stop(&db);
-	rmdir(jail);
-	tu_rmrf(tmpdir);
-	free(tmpdir);
-	free(audit_text);
+		(void)au_stop(&authd);
+	au_env_stop(&te);
 	return 0;
 }
 
@@ -401,7 +211,7 @@ test_started_and_dropped(void **state)
 		n = readlink(path, buf, sizeof(buf) - 1);
 		assert_true(n > 0);
 		buf[n] = '\0';
-		assert_string_equal(buf, jail);
+		assert_string_equal(buf, te.jail);
 	}
 	assert_true(tu_contains(status, "NoNewPrivs:\t1"));
 	assert_true(tu_contains(status, "Seccomp:\t2"));
@@ -416,14 +226,14 @@ test_register(void **state)
 	(void)state;
 	/* Stored as scrypt with the configured parameters and the
 	 * certificate of the registration bound. */
-	assert_query("SELECT CONCAT(pw_kdf, ' ', kdf_n, ' ', kdf_r, ' ', "
+	au_assert_query(&te.db, "SELECT CONCAT(pw_kdf, ' ', kdf_n, ' ', kdf_r, ' ', "
 	    "kdf_p, ' ', LENGTH(pw_salt), ' ', LENGTH(pw_hash), ' ', "
 	    "disabled) FROM users WHERE username = 'alice'",
 	    "scrypt 16384 8 1 16 32 0");
-	assert_query("SELECT LOWER(HEX(c.cert_sha256)) FROM user_certs c JOIN "
+	au_assert_query(&te.db, "SELECT LOWER(HEX(c.cert_sha256)) FROM user_certs c JOIN "
 	    "users u ON u.id = c.user_id WHERE u.username = 'alice'",
 	    "a1a1a1a1a1000000000000000000000000000000000000000000000000000000");
-	assert_true(tu_contains(audit_text, "\"register_ok\""));
+	assert_true(tu_contains(au_seen.audit, "\"register_ok\""));
 
 	/* Duplicates: the name in another case, the email in another. */
 	assert_int_equal(reg_b("192.0.2.2", "ALICE", 5, "other@example.com",
@@ -432,8 +242,8 @@ test_register(void **state)
 	assert_true(id == 0);
 	assert_int_equal(reg("192.0.2.2", "bob", "Alice@Example.COM",
 	    "correct-horse-battery"), AUTHD_RES_USER_EXISTS);
-	assert_query("SELECT COUNT(*) FROM users", "1");
-	assert_true(tu_contains(audit_text, "\"register_fail\""));
+	au_assert_query(&te.db, "SELECT COUNT(*) FROM users", "1");
+	assert_true(tu_contains(au_seen.audit, "\"register_fail\""));
 }
 
 static void
@@ -449,12 +259,12 @@ test_login(void **state)
 	    "correct-horse-battery", 21, &id, canon), AUTHD_RES_OK);
 	assert_string_equal(canon, "alice");
 	/* The master heard who the session is from authd itself. */
-	ctl_drain(&authd, 100);
-	assert_true(authn.serial == serial);
-	assert_true(authn.account_id == id);
-	assert_string_equal(authn.user, "alice");
-	assert_memory_equal(authn.fp, fp_other, 32);
-	v = tu_db_query(&db, "SELECT id FROM users WHERE username = 'alice'");
+	au_ctl_drain(&authd, 100);
+	assert_true(au_seen.last.serial == serial);
+	assert_true(au_seen.last.account_id == id);
+	assert_string_equal(au_seen.last.user, "alice");
+	assert_memory_equal(au_seen.last.fp, fp_other, 32);
+	v = tu_db_query(&te.db, "SELECT id FROM users WHERE username = 'alice'");
 	assert_non_null(v);
 	assert_int_equal(strtoull(v, NULL, 10), id);
 	free(v);
@@ -463,13 +273,13 @@ test_login(void **state)
 	    "correct-horse-battery", 21, &id2, canon), AUTHD_RES_OK);
 	assert_true(id2 == id);
 	assert_string_equal(canon, "alice");
-	assert_query("SELECT last_login_at IS NOT NULL FROM users WHERE "
+	au_assert_query(&te.db, "SELECT last_login_at IS NOT NULL FROM users WHERE "
 	    "username = 'alice'", "1");
-	assert_true(tu_contains(audit_text, "\"login_ok\""));
+	assert_true(tu_contains(au_seen.audit, "\"login_ok\""));
 	/* A certificate other than the registration's: allowed (-C 0),
 	 * noted, and not bound. */
-	assert_true(tu_contains(audit_text, "certificate not bound"));
-	assert_query("SELECT COUNT(*) FROM user_certs c JOIN users u ON "
+	assert_true(tu_contains(au_seen.audit, "certificate not bound"));
+	au_assert_query(&te.db, "SELECT COUNT(*) FROM user_certs c JOIN users u ON "
 	    "u.id = c.user_id WHERE u.username = 'alice'", "1");
 }
 
@@ -497,9 +307,9 @@ test_auth_fail_uniform(void **state)
 	assert_int_equal(login("192.0.2.6", "alice", "correct-horse-battery"),
 	    AUTHD_RES_OK);
 	/* The audit log (not the peer) says which it was. */
-	assert_true(tu_contains(audit_text, "wrong password"));
-	assert_true(tu_contains(audit_text, "unknown user"));
-	assert_true(tu_contains(audit_text, "account disabled"));
+	assert_true(tu_contains(au_seen.audit, "wrong password"));
+	assert_true(tu_contains(au_seen.audit, "unknown user"));
+	assert_true(tu_contains(au_seen.audit, "account disabled"));
 }
 
 static void
@@ -540,7 +350,7 @@ test_bad_input(void **state)
 	    "hunter2-but-longer", 18, NULL, NULL), AUTHD_RES_BAD_INPUT);
 	assert_int_equal(login_b(&authd, addr, "alice\0", 6,
 	    "correct-horse-battery", 21, NULL, NULL), AUTHD_RES_BAD_INPUT);
-	assert_query("SELECT COUNT(*) FROM users", "1");
+	au_assert_query(&te.db, "SELECT COUNT(*) FROM users", "1");
 }
 
 static void
@@ -556,7 +366,7 @@ test_sql_metachars(void **state)
 	/* Quotes in the email, quotes in the password. */
 	assert_int_equal(reg_b(addr, "o.hara", 6, email, strlen(email), pw,
 	    sizeof(pw) - 1, NULL, NULL), AUTHD_RES_OK);
-	assert_query("SELECT email FROM users WHERE username = 'o.hara'", email);
+	au_assert_query(&te.db, "SELECT email FROM users WHERE username = 'o.hara'", email);
 	assert_int_equal(login_b(&authd, addr, "o.hara", 6, pw, sizeof(pw) - 1,
 	    NULL, NULL), AUTHD_RES_OK);
 	/* A prefix of the password is not the password. */
@@ -574,7 +384,7 @@ test_sql_metachars(void **state)
 	    AUTHD_RES_BAD_INPUT);
 	assert_int_equal(login(addr, "alice", "' OR '1'='1"),
 	    AUTHD_RES_AUTH_FAIL);
-	assert_query("SELECT COUNT(*) FROM users", "2");
+	au_assert_query(&te.db, "SELECT COUNT(*) FROM users", "2");
 }
 
 static void
@@ -592,14 +402,14 @@ test_throttle_account(void **state)
 		assert_int_equal(login(addr, "carol", "wrong-password-1"),
 		    AUTHD_RES_AUTH_FAIL);
 	}
-	assert_query("SELECT failures FROM auth_failures WHERE scope = 'user' "
+	au_assert_query(&te.db, "SELECT failures FROM auth_failures WHERE scope = 'user' "
 	    "AND subject = 'carol'", "3");
 	/* Over the limit: refused even with the right password. */
 	assert_int_equal(login("198.51.100.4", "carol", "carol-secret-pw"),
 	    AUTHD_RES_RATE_LIMITED);
-	assert_true(tu_contains(audit_text, "\"rate_limited\""));
+	assert_true(tu_contains(au_seen.audit, "\"rate_limited\""));
 	/* Not counted further while refused. */
-	assert_query("SELECT failures FROM auth_failures WHERE scope = 'user' "
+	au_assert_query(&te.db, "SELECT failures FROM auth_failures WHERE scope = 'user' "
 	    "AND subject = 'carol'", "3");
 	/* Unknown accounts are throttled alike (no existence oracle). */
 	for (i = 0; i < 3; i++)
@@ -610,12 +420,12 @@ test_throttle_account(void **state)
 
 	/* When the window has passed, the account works again and a
 	 * success clears its counter. */
-	assert_int_equal(tu_db_exec(&db, "UPDATE auth_failures SET "
+	assert_int_equal(tu_db_exec(&te.db, "UPDATE auth_failures SET "
 	    "window_start = window_start - " WINDOW " - 1 WHERE scope = 'user' "
 	    "AND subject = 'carol'"), 0);
 	assert_int_equal(login("198.51.100.5", "carol", "carol-secret-pw"),
 	    AUTHD_RES_OK);
-	assert_query("SELECT COUNT(*) FROM auth_failures WHERE scope = 'user' "
+	au_assert_query(&te.db, "SELECT COUNT(*) FROM auth_failures WHERE scope = 'user' "
 	    "AND subject = 'carol'", "0");
 }
 
@@ -632,7 +442,7 @@ test_throttle_address(void **state)
 		assert_int_equal(login(addr, user, "wrong-password-1"),
 		    AUTHD_RES_AUTH_FAIL);
 	}
-	assert_query("SELECT failures FROM auth_failures WHERE scope = 'addr' "
+	au_assert_query(&te.db, "SELECT failures FROM auth_failures WHERE scope = 'addr' "
 	    "AND subject = '203.0.113.9'", "3");
 	/* That address may not try anyone now, nor register ... */
 	assert_int_equal(login(addr, "alice", "correct-horse-battery"),
@@ -642,27 +452,6 @@ test_throttle_address(void **state)
 	/* ... while another address is not affected. */
 	assert_int_equal(login("203.0.113.10", "alice",
 	    "correct-horse-battery"), AUTHD_RES_OK);
-}
-
-/* Wait for authd to close ch (a violation) and to ask for the kill. */
-static void
-assert_violation(int ch, uint64_t serial)
-{
-	static struct ipc_msg m;
-	struct pollfd pfd = { ch, POLLIN, 0 };
-	size_t i;
-	int seen = 0, tries;
-
-	assert_int_equal(poll(&pfd, 1, 10000), 1);
-	assert_int_equal(ipc_recv(ch, &m, 0), 0);	/* closed, no reply */
-	for (tries = 0; tries < 50 && !seen; tries++) {
-		ctl_drain(&authd, 100);
-		for (i = 0; i < nkilled; i++)
-			if (killed[i] == serial)
-				seen = 1;
-	}
-	assert_true(seen);
-	close(ch);
 }
 
 static void
@@ -678,22 +467,22 @@ test_channel_rules(void **state)
 	(void)state;
 	/* A second LOGIN after a successful one. */
 	serial = next_serial++;
-	ch = chan_open(&authd, serial, addr);
+	ch = au_chan_open(&authd, serial, addr);
 	assert_int_equal(authd_login(ch, (const uint8_t *)"alice", 5,
 	    (const uint8_t *)"correct-horse-battery", 21, fp_alice, &id,
 	    canon, sizeof(canon)), AUTHD_RES_OK);
 	assert_int_equal(ipc_send(ch, AUTHD_REQ_LOGIN, 7, junk, 0), 0);
-	assert_violation(ch, serial);
+	au_assert_violation(&authd, ch, serial);
 
 	/* A request type that is not in the table. */
 	serial = next_serial++;
-	ch = chan_open(&authd, serial, addr);
+	ch = au_chan_open(&authd, serial, addr);
 	assert_int_equal(ipc_send(ch, 0x99, 1, junk, sizeof(junk)), 0);
-	assert_violation(ch, serial);
+	au_assert_violation(&authd, ch, serial);
 
 	/* A LOGIN body with trailing bytes. */
 	serial = next_serial++;
-	ch = chan_open(&authd, serial, addr);
+	ch = au_chan_open(&authd, serial, addr);
 	wbuf_init(&b, 1024);
 	wbuf_put_str16(&b, "alice", 5);
 	wbuf_put_str16(&b, "correct-horse-battery", 21);
@@ -701,40 +490,40 @@ test_channel_rules(void **state)
 	wbuf_put_u8(&b, 0);
 	assert_int_equal(ipc_send(ch, AUTHD_REQ_LOGIN, 1, b.data, b.len), 0);
 	wbuf_free(&b);
-	assert_violation(ch, serial);
+	au_assert_violation(&authd, ch, serial);
 
 	/* A body cut short (no certificate fingerprint). */
 	serial = next_serial++;
-	ch = chan_open(&authd, serial, addr);
+	ch = au_chan_open(&authd, serial, addr);
 	wbuf_init(&b, 1024);
 	wbuf_put_str16(&b, "alice", 5);
 	wbuf_put_str16(&b, "correct-horse-battery", 21);
 	assert_int_equal(ipc_send(ch, AUTHD_REQ_LOGIN, 1, b.data, b.len), 0);
 	wbuf_free(&b);
-	assert_violation(ch, serial);
+	au_assert_violation(&authd, ch, serial);
 
 	/* More attempts on one channel than AUTHD_MAX_ATTEMPTS (3). */
 	serial = next_serial++;
-	ch = chan_open(&authd, serial, "192.0.2.51");
+	ch = au_chan_open(&authd, serial, "192.0.2.51");
 	for (i = 0; i < 3; i++)
 		assert_int_equal(authd_login(ch, (const uint8_t *)"nosuch", 6,
 		    (const uint8_t *)"wrong-password-1", 16, fp_alice, &id,
 		    canon, sizeof(canon)), AUTHD_RES_AUTH_FAIL);
 	assert_int_equal(ipc_send(ch, AUTHD_REQ_LOGIN, 9, junk, 0), 0);
-	assert_violation(ch, serial);
-	assert_true(tu_contains(audit_text, "\"authd_violation\""));
+	au_assert_violation(&authd, ch, serial);
+	assert_true(tu_contains(au_seen.audit, "\"authd_violation\""));
 
 	/* A messaging request before any login. */
 	serial = next_serial++;
-	ch = chan_open(&authd, serial, addr);
+	ch = au_chan_open(&authd, serial, addr);
 	wbuf_init(&b, 64);
 	wbuf_put_u64(&b, 0);
 	assert_int_equal(ipc_send(ch, AUTHD_REQ_FETCH, 1, b.data, b.len), 0);
 	wbuf_free(&b);
-	assert_violation(ch, serial);
+	au_assert_violation(&authd, ch, serial);
 	/* A REGISTER whose certificate does not hash to its fingerprint. */
 	serial = next_serial++;
-	ch = chan_open(&authd, serial, addr);
+	ch = au_chan_open(&authd, serial, addr);
 	wbuf_init(&b, 1024);
 	wbuf_put_str16(&b, "mallory", 7);
 	wbuf_put_str16(&b, "m@example.com", 13);
@@ -744,8 +533,8 @@ test_channel_rules(void **state)
 	assert_int_equal(ipc_send(ch, AUTHD_REQ_REGISTER, 1, b.data, b.len),
 	    0);
 	wbuf_free(&b);
-	assert_violation(ch, serial);
-	assert_query("SELECT COUNT(*) FROM users WHERE username = 'mallory'",
+	au_assert_violation(&authd, ch, serial);
+	au_assert_query(&te.db, "SELECT COUNT(*) FROM users WHERE username = 'mallory'",
 	    "0");
 
 	/* authd itself goes on serving. */
@@ -785,25 +574,25 @@ test_legacy_upgrade(void **state)
 	snprintf(tsv, sizeof(tsv), "username\temail\tsalt\tpwd_hash\n"
 	    "Erin\terin@example.com\t%s\t%s\nfrank\tfrank@example.com\t%s\t%s\n",
 	    s1, h1, s2, h2);
-	snprintf(path, sizeof(path), "%s/seed.tsv", tmpdir);
+	snprintf(path, sizeof(path), "%s/seed.tsv", te.tmpdir);
 	assert_int_equal(tu_write(path, tsv, strlen(tsv)), 0);
 	assert_int_equal(admin("user", "import-legacy", path), 0);
-	assert_query("SELECT pw_kdf FROM users WHERE username = 'erin'",
+	au_assert_query(&te.db, "SELECT pw_kdf FROM users WHERE username = 'erin'",
 	    "legacy-sha256");
 
 	/* A wrong password changes nothing. */
 	assert_int_equal(login(addr, "erin", "wrong-password-1"),
 	    AUTHD_RES_AUTH_FAIL);
-	assert_query("SELECT pw_kdf FROM users WHERE username = 'erin'",
+	au_assert_query(&te.db, "SELECT pw_kdf FROM users WHERE username = 'erin'",
 	    "legacy-sha256");
 	/* The right one logs in and replaces the row's hash with scrypt. */
 	assert_int_equal(login(addr, "erin", "erin-legacy-pw"), AUTHD_RES_OK);
-	assert_query("SELECT CONCAT(pw_kdf, ' ', kdf_n, ' ', kdf_r, ' ', "
+	au_assert_query(&te.db, "SELECT CONCAT(pw_kdf, ' ', kdf_n, ' ', kdf_r, ' ', "
 	    "kdf_p, ' ', LENGTH(pw_salt), ' ', LENGTH(pw_hash)) FROM users "
 	    "WHERE username = 'erin'", "scrypt 16384 8 1 16 32");
 	/* The old salt and hash are gone. */
 	{
-		char *v = tu_db_query(&db, "SELECT COUNT(*) FROM users WHERE "
+		char *v = tu_db_query(&te.db, "SELECT COUNT(*) FROM users WHERE "
 		    "username = 'erin' AND (LOWER(HEX(pw_hash)) = '%s' OR "
 		    "LOWER(HEX(pw_salt)) = '%s')", h1, s1);
 
@@ -816,9 +605,9 @@ test_legacy_upgrade(void **state)
 	assert_int_equal(login("192.0.2.61", "erin", "wrong-password-1"),
 	    AUTHD_RES_AUTH_FAIL);
 	assert_int_equal(login("192.0.2.61", "frank", "abc12"), AUTHD_RES_OK);
-	assert_query("SELECT pw_kdf FROM users WHERE username = 'frank'",
+	au_assert_query(&te.db, "SELECT pw_kdf FROM users WHERE username = 'frank'",
 	    "scrypt");
-	assert_query("SELECT COUNT(*) FROM users WHERE pw_kdf <> 'scrypt'",
+	au_assert_query(&te.db, "SELECT COUNT(*) FROM users WHERE pw_kdf <> 'scrypt'",
 	    "0");
 }
 
@@ -828,7 +617,7 @@ test_db_down_and_back(void **state)
 	int st, i, code = -1;
 
 	(void)state;
-	assert_int_equal(tu_db_halt(&db), 0);
+	assert_int_equal(tu_db_halt(&te.db), 0);
 	assert_int_equal(login("192.0.2.70", "alice", "correct-horse-battery"),
 	    AUTHD_RES_UNAVAILABLE);
 	assert_int_equal(reg("192.0.2.70", "gina", "gina@example.com",
@@ -837,7 +626,7 @@ test_db_down_and_back(void **state)
 	assert_int_equal(waitpid(authd.pid, &st, WNOHANG), 0);
 	/* ... and reconnects once the server is back (it waits a second
 	 * between connection attempts, so allow a few tries). */
-	assert_int_equal(tu_db_resume(&db), 0);
+	assert_int_equal(tu_db_resume(&te.db), 0);
 	for (i = 0; i < 50; i++) {
 		if ((code = login("192.0.2.70", "alice",
 		    "correct-horse-battery")) != AUTHD_RES_UNAVAILABLE)
@@ -860,7 +649,7 @@ test_db_restart(void **state)
 	(void)state;
 	assert_int_equal(login("192.0.2.71", "alice", "correct-horse-battery"),
 	    AUTHD_RES_OK);
-	assert_int_equal(tu_db_restart(&db), 0);
+	assert_int_equal(tu_db_restart(&te.db), 0);
 	assert_int_equal(login("192.0.2.71", "alice", "correct-horse-battery"),
 	    AUTHD_RES_OK);
 	assert_int_equal(login("192.0.2.71", "alice", "wrong-password-1"),
@@ -870,14 +659,14 @@ test_db_restart(void **state)
 static void
 test_registration_closed(void **state)
 {
-	struct authd_proc closed = { -1, -1, "" };
+	struct au_authd closed = { -1, -1, "" };
 	uint64_t id = 0;
 	char canon[64];
 	int ch, st;
 
 	(void)state;
 	assert_int_equal(authd_spawn(&closed, "0"), 0);
-	ch = chan_open(&closed, next_serial++, "192.0.2.80");
+	ch = au_chan_open(&closed, next_serial++, "192.0.2.80");
 	assert_int_equal(authd_register(ch, (const uint8_t *)"henry", 5,
 	    (const uint8_t *)"henry@example.com", 17,
 	    (const uint8_t *)"hunter2-but-longer", 18, fp_alice, &id, canon,
@@ -885,9 +674,9 @@ test_registration_closed(void **state)
 	close(ch);
 	assert_int_equal(login_b(&closed, "192.0.2.80", "alice", 5,
 	    "correct-horse-battery", 21, NULL, NULL), AUTHD_RES_OK);
-	st = authd_stop(&closed);
-	assert_exit0(&closed, st);
-	assert_query("SELECT COUNT(*) FROM users WHERE username = 'henry'",
+	st = au_stop(&closed);
+	au_assert_exit0(&closed, st);
+	au_assert_query(&te.db, "SELECT COUNT(*) FROM users WHERE username = 'henry'",
 	    "0");
 }
 
@@ -899,12 +688,12 @@ test_no_secrets_logged(void **state)
 	int st;
 
 	(void)state;
-	ctl_drain(&authd, 100);
-	st = authd_stop(&authd);
+	au_ctl_drain(&authd, 100);
+	st = au_stop(&authd);
 	assert_non_null(log = tu_read(authd.log, NULL));
 	if (st != 0)
 		free(log);
-	assert_exit0(&authd, st);
+	au_assert_exit0(&authd, st);
 	/* The log did see the work being done ... */
 	assert_true(tu_contains(log, "login alice"));
 	assert_true(tu_contains(log, "password hash upgraded"));
@@ -913,10 +702,10 @@ test_no_secrets_logged(void **state)
 	for (i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
 		if (tu_contains(log, secrets[i]))
 			fail_msg("authd log holds \"%s\"", secrets[i]);
-		if (tu_contains(audit_text, secrets[i]))
+		if (tu_contains(au_seen.audit, secrets[i]))
 			fail_msg("audit holds \"%s\"", secrets[i]);
 	}
-	assert_false(tu_contains(log, db.password));
+	assert_false(tu_contains(log, te.db.password));
 	free(log);
 }
 

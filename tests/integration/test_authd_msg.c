@@ -5,7 +5,7 @@
  *
  * As test_authd.c, the test plays the securechatd master (authd's control
  * channel on descriptor 3, one worker channel per session) and the worker
- * through its real stubs (securechatd/authd_wrap.c).
+ * through its real stubs (session/authd_wrap.c).
  *
  * Covered: the migration of a version-1 database with data in it; the
  * binding of accounts to certificates (CN at registration, bound or
@@ -40,6 +40,7 @@
 #include <openssl/x509.h>
 
 #include "audit.h"
+#include "authdutil.h"
 #include "buf.h"
 #include "envelope.h"
 #include "ipc.h"
@@ -50,16 +51,10 @@
 #include "util.h"
 
 /* The worker's real stubs. */
-#include "securechatd/authd_wrap.c"
+#include "session/authd_wrap.c"
 
 #define PW		"correct-horse-battery"
 #define DAY		86400
-
-struct authd_proc {
-	pid_t	 pid;
-	int	 ctl;
-	char	 log[PATH_MAX];
-};
 
 /* A user's device: key, certificate (of the test CA), its DER and PEM. */
 struct dev {
@@ -79,21 +74,10 @@ struct sess {
 	uint64_t	 id;
 };
 
-static struct tu_db db;
-static char *tmpdir;
-static char jail[PATH_MAX], ca_path[PATH_MAX];
-static struct authd_proc authd = { -1, -1, "" };
+static struct au_env te;
+static char ca_path[PATH_MAX];
+static struct au_authd authd = AU_AUTHD_INIT;
 static uint64_t next_serial = 5000;
-static char *audit_text;
-static size_t audit_len;
-static uint64_t killed[64];
-static size_t nkilled;
-static struct {
-	uint64_t	serial, account_id;
-	char		user[33];
-	uint8_t		fp[32];
-} authn[256];
-static size_t nauthn;
 
 static EVP_PKEY *ca_key;
 static X509 *ca;
@@ -187,7 +171,7 @@ dev_init(struct dev *d, const char *name, const char *cn, const char *tag)
 	    pki_cert_to_der(d->cert, d->der, sizeof(d->der), &d->derlen) ==
 	    -1 || sc_sha256(d->der, d->derlen, d->fp) == -1)
 		return -1;
-	snprintf(d->pem, sizeof(d->pem), "%s/%s.pem", tmpdir, tag);
+	snprintf(d->pem, sizeof(d->pem), "%s/%s.pem", te.tmpdir, tag);
 	return pki_write_cert(d->pem, d->cert, 0, err, sizeof(err));
 }
 
@@ -210,154 +194,21 @@ fp_hex(const struct dev *d)
 /* ---- playing the master ---- */
 
 static int
-authd_spawn(struct authd_proc *p, const char *tag, const char *const *extra)
+authd_spawn(struct au_authd *p, const char *tag, const char *const *extra)
 {
-	const char *argv[48];
-	const char *user = "nobody";
-	int sv[2], fd, n = 0;
+	const char *args[40] = { "-N", "14", "-F", "50" };
+	size_t n = 4;
 
-	if (getpwnam(user) == NULL)
-		return -1;
-	snprintf(p->log, sizeof(p->log), "%s/authd-%s.log", tmpdir, tag);
-	argv[n++] = tu_bin("authd");
-	argv[n++] = "-d";
-	argv[n++] = "-v";
-	argv[n++] = "-D";
-	argv[n++] = db.conf;
-	argv[n++] = "-u";
-	argv[n++] = user;
-	argv[n++] = "-j";
-	argv[n++] = jail;
-	argv[n++] = "-N";
-	argv[n++] = "14";
-	argv[n++] = "-F";
-	argv[n++] = "50";
-	while (extra != NULL && *extra != NULL && n < 46)
-		argv[n++] = *extra++;
-	argv[n] = NULL;
-	if (ipc_socketpair(sv) == -1)
-		return -1;
-	if ((p->pid = fork()) == -1)
-		return -1;
-	if (p->pid == 0) {
-#if defined(__SANITIZE_ADDRESS__)
-		/* LeakSanitizer needs /proc, which the chroot lacks. */
-		if (geteuid() == 0)
-			setenv("ASAN_OPTIONS", "detect_leaks=0", 1);
-#endif
-		if (dup2(sv[1], IPC_CTL_FD) == -1)
-			_exit(127);
-		if ((fd = open(p->log, O_WRONLY | O_CREAT | O_APPEND, 0600)) !=
-		    -1)
-			dup2(fd, 2);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(sv[1]);
-	p->ctl = sv[0];
-	return 0;
-}
-
-static int
-authd_stop(struct authd_proc *p)
-{
-	int st = -1, i;
-
-	if (p->pid <= 0)
-		return -1;
-	close(p->ctl);
-	p->ctl = -1;
-	for (i = 0; i < 200; i++) {
-		if (waitpid(p->pid, &st, WNOHANG) == p->pid)
-			break;
-		usleep(50 * 1000);
-	}
-	if (i == 200) {
-		kill(p->pid, SIGKILL);
-		waitpid(p->pid, &st, 0);
-		st = -1;
-	}
-	p->pid = -1;
-	return st;
-}
-
-static void
-show_log(const struct authd_proc *p)
-{
-	char *t = tu_read(p->log, NULL);
-
-	fprintf(stderr, "--- %s ---\n%s---\n", p->log, t ? t : "(none)\n");
-	free(t);
-}
-
-static void
-ctl_drain(struct authd_proc *p, int wait_ms)
-{
-	static struct ipc_msg m;
-	struct pollfd pfd;
-	struct cursor c;
-	const uint8_t *u;
-	size_t ulen;
-	char *n;
-
-	for (;;) {
-		pfd.fd = p->ctl;
-		pfd.events = POLLIN;
-		if (poll(&pfd, 1, wait_ms) <= 0)
-			return;
-		wait_ms = 0;
-		if (ipc_recv(p->ctl, &m, 0) != 1)
-			return;
-		cur_init(&c, m.body, m.len);
-		if (m.hdr.type == IPC_MSG_AUDIT) {
-			if ((n = realloc(audit_text, audit_len + m.len + 2)) ==
-			    NULL)
-				abort();
-			audit_text = n;
-			memcpy(audit_text + audit_len, m.body, m.len);
-			audit_len += m.len;
-			audit_text[audit_len++] = '\n';
-			audit_text[audit_len] = '\0';
-		} else if (m.hdr.type == AUTHD_CTL_KILL_WORKER && m.len == 8 &&
-		    nkilled < 64)
-			killed[nkilled++] = cur_u64(&c);
-		else if (m.hdr.type == AUTHD_CTL_AUTHENTICATED && nauthn < 256) {
-			authn[nauthn].serial = cur_u64(&c);
-			authn[nauthn].account_id = cur_u64(&c);
-			u = cur_str16(&c, &ulen, 32);
-			cur_bytes(&c, authn[nauthn].fp, 32);
-			if (cur_done(&c) == -1 || ulen == 0)
-				fail_msg("malformed AUTHENTICATED");
-			memcpy(authn[nauthn].user, u, ulen);
-			authn[nauthn].user[ulen] = '\0';
-			nauthn++;
-		} else
-			fail_msg("unexpected control message %u", m.hdr.type);
-	}
-}
-
-static int
-chan_open(struct authd_proc *p, uint64_t serial, const char *addr)
-{
-	struct wbuf b;
-	int sv[2];
-
-	assert_int_equal(ipc_socketpair(sv), 0);
-	wbuf_init(&b, 256);
-	wbuf_put_u64(&b, serial);
-	wbuf_put_str16(&b, addr, strlen(addr));
-	assert_false(b.err);
-	assert_int_equal(ipc_send_fd(p->ctl, AUTHD_CTL_NEW_CHANNEL, 0, b.data,
-	    b.len, sv[1]), 0);
-	wbuf_free(&b);
-	close(sv[1]);
-	return sv[0];
+	while (extra != NULL && *extra != NULL && n < 39)
+		args[n++] = *extra++;
+	args[n] = NULL;
+	return au_spawn(p, &te, tag, args);
 }
 
 /* ---- playing the worker ---- */
 
 static int
-do_register(struct authd_proc *p, const char *user, const struct dev *d,
+do_register(struct au_authd *p, const char *user, const struct dev *d,
     struct sess *s)
 {
 	char email[64], canon[64];
@@ -366,11 +217,11 @@ do_register(struct authd_proc *p, const char *user, const struct dev *d,
 	uint64_t serial = next_serial++;
 
 	snprintf(email, sizeof(email), "%s@example.org", user);
-	ch = chan_open(p, serial, "192.0.2.10");
+	ch = au_chan_open(p, serial, "192.0.2.10");
 	code = authd_register_x509(ch, (const uint8_t *)user, strlen(user),
 	    (const uint8_t *)email, strlen(email), (const uint8_t *)PW,
 	    strlen(PW), d->cert, &id, canon, sizeof(canon));
-	ctl_drain(p, 0);
+	au_ctl_drain(p, 0);
 	if (code == 0 && s != NULL) {
 		s->ch = ch;
 		s->serial = serial;
@@ -381,7 +232,7 @@ do_register(struct authd_proc *p, const char *user, const struct dev *d,
 }
 
 static int
-do_login(struct authd_proc *p, const char *user, const struct dev *d,
+do_login(struct au_authd *p, const char *user, const struct dev *d,
     struct sess *s)
 {
 	char canon[64];
@@ -389,11 +240,11 @@ do_login(struct authd_proc *p, const char *user, const struct dev *d,
 	int ch, code;
 	uint64_t serial = next_serial++;
 
-	ch = chan_open(p, serial, "192.0.2.11");
+	ch = au_chan_open(p, serial, "192.0.2.11");
 	code = authd_login_x509(ch, (const uint8_t *)user, strlen(user),
 	    (const uint8_t *)PW, strlen(PW), d->cert, &id, canon,
 	    sizeof(canon));
-	ctl_drain(p, 0);
+	au_ctl_drain(p, 0);
 	if (code == 0 && s != NULL) {
 		s->ch = ch;
 		s->serial = serial;
@@ -455,19 +306,8 @@ store(const struct sess *s, uint64_t *id, const struct dev *from,
 	seal(&b, from, room, text, r1, r2, r3, r4, (const struct dev *)NULL);
 	code = authd_store(s->ch, b.data, b.len, id ? id : &dummy);
 	wbuf_free(&b);
-	ctl_drain(&authd, 0);
+	au_ctl_drain(&authd, 0);
 	return code;
-}
-
-static void
-assert_query(const char *sql, const char *expect)
-{
-	char *v = tu_db_query(&db, "%s", sql);
-
-	assert_non_null(v);
-	if (strcmp(v, expect) != 0)
-		fail_msg("%s: got \"%s\", expected \"%s\"", sql, v, expect);
-	free(v);
 }
 
 static unsigned long long
@@ -480,7 +320,7 @@ query_u64(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(sql, sizeof(sql), fmt, ap);
 	va_end(ap);
-	v = tu_db_query(&db, "%s", sql);
+	v = tu_db_query(&te.db, "%s", sql);
 	assert_non_null(v);
 	n = strtoull(v, NULL, 10);
 	free(v);
@@ -492,37 +332,9 @@ admin(struct tu_result *r, const char *a1, const char *a2, const char *a3,
     const char *a4, const char *a5)
 {
 	const char *argv[] = { tu_bin("sc-admin"), a1, a2, "--config",
-	    db.conf, a3, a4, a5, NULL };
+	    te.db.conf, a3, a4, a5, NULL };
 
 	return tu_run(r, NULL, 60, argv);
-}
-
-static void
-assert_violation(int ch, uint64_t serial)
-{
-	static struct ipc_msg m;
-	struct pollfd pfd = { ch, POLLIN, 0 };
-	size_t i;
-	int seen = 0, tries;
-
-	assert_int_equal(poll(&pfd, 1, 10000), 1);
-	assert_int_equal(ipc_recv(ch, &m, 0), 0);
-	for (tries = 0; tries < 50 && !seen; tries++) {
-		ctl_drain(&authd, 100);
-		for (i = 0; i < nkilled; i++)
-			if (killed[i] == serial)
-				seen = 1;
-	}
-	assert_true(seen);
-	close(ch);
-}
-
-/* Audit events since the mark (a prefix length of audit_text). */
-static int
-audit_since(size_t mark, const char *needle)
-{
-	ctl_drain(&authd, 50);
-	return audit_text != NULL && tu_contains(audit_text + mark, needle);
 }
 
 /* ---- setup ---- */
@@ -549,11 +361,13 @@ setup(void **state)
 	size_t i;
 
 	(void)state;
-	tmpdir = tu_mkdtemp("authd-msg");
+	/* Started first: the certificates go into its directory. */
+	if (au_env_start(&te, "authd-msg") == -1)
+		return -1;
 	if ((ca_key = pki_rsa_keygen(2048, err, sizeof(err))) == NULL ||
 	    (ca = make_cert("Test Root", ca_key, 1)) == NULL)
 		return -1;
-	snprintf(ca_path, sizeof(ca_path), "%s/ca.pem", tmpdir);
+	snprintf(ca_path, sizeof(ca_path), "%s/ca.pem", te.tmpdir);
 	if (pki_write_cert(ca_path, ca, 0, err, sizeof(err)) == -1 ||
 	    (trust = pki_trust_load(ca_path, NULL, err, sizeof(err))) == NULL)
 		return -1;
@@ -572,35 +386,27 @@ setup(void **state)
 		fprintf(stderr, "certificates: %s\n", err);
 		return -1;
 	}
-	if (tu_db_start(&db) == -1)
-		return -1;
 	/* A version-1 database, as issue 2 left it, with accounts in it. */
 	for (i = 0; schema_v1[i] != NULL; i++)
-		if (tu_db_exec(&db, "%s", schema_v1[i]) == -1)
+		if (tu_db_exec(&te.db, "%s", schema_v1[i]) == -1)
 			return -1;
 	{
 		static const uint8_t salt[4] = { 1, 2, 3, 4 };
 		char h[65];
 
 		legacy_hash(salt, sizeof(salt), PW, h);
-		if (tu_db_exec(&db, "INSERT INTO users (username, email, "
+		if (tu_db_exec(&te.db, "INSERT INTO users (username, email, "
 		    "pw_kdf, pw_salt, pw_hash) VALUES ('erin', "
 		    "'erin@example.org', 'legacy-sha256', X'01020304', "
 		    "X'%s'), ('ivan', 'ivan@example.org', 'legacy-sha256', "
 		    "X'01020304', X'%s')", h, h) == -1 ||
-		    tu_db_exec(&db, "INSERT INTO user_certs (user_id, "
+		    tu_db_exec(&te.db, "INSERT INTO user_certs (user_id, "
 		    "cert_sha256) SELECT id, X'%s' FROM users WHERE username "
 		    "= 'erin'", fp_hex(&erin)) == -1 ||
-		    tu_db_exec(&db, "INSERT INTO auth_failures VALUES "
+		    tu_db_exec(&te.db, "INSERT INTO auth_failures VALUES "
 		    "('addr', '198.51.100.99', UNIX_TIMESTAMP(), 2)") == -1)
 			return -1;
 	}
-	if (geteuid() == 0)
-		snprintf(jail, sizeof(jail), "/run/sctest-jail-XXXXXX");
-	else
-		snprintf(jail, sizeof(jail), "%s/jail-XXXXXX", tmpdir);
-	if (mkdtemp(jail) == NULL || chmod(jail, 0755) == -1)
-		return -1;
 	return 0;
 }
 
@@ -609,12 +415,8 @@ teardown(void **state)
 {
 	(void)state;
 	if (authd.pid > 0)
-		(void)authd_stop(&authd);
-	tu_db_stop(&db);
-	rmdir(jail);
-	tu_rmrf(tmpdir);
-	free(tmpdir);
-	free(audit_text);
+		(void)au_stop(&authd);
+	au_env_stop(&te);
 	dev_free(&alice);
 	dev_free(&alice2);
 	dev_free(&bob);
@@ -656,17 +458,17 @@ test_migration(void **state)
 	tu_result_free(&r);
 
 	/* The accounts, the binding and the counters are all still there. */
-	assert_query("SELECT GROUP_CONCAT(username ORDER BY username) FROM "
+	au_assert_query(&te.db, "SELECT GROUP_CONCAT(username ORDER BY username) FROM "
 	    "users", "erin,ivan");
 	{
 		char expect[80];
 
 		snprintf(expect, sizeof(expect), "%s 1", fp_hex(&erin));
-		assert_query("SELECT CONCAT(LOWER(HEX(cert_sha256)), ' ', "
+		au_assert_query(&te.db, "SELECT CONCAT(LOWER(HEX(cert_sha256)), ' ', "
 		    "cert_der IS NULL) FROM user_certs", expect);
 	}
-	assert_query("SELECT failures FROM auth_failures", "2");
-	assert_query("SELECT MAX(version) FROM schema_version", "2");
+	au_assert_query(&te.db, "SELECT failures FROM auth_failures", "2");
+	au_assert_query(&te.db, "SELECT MAX(version) FROM schema_version", "2");
 
 	assert_int_equal(authd_spawn(&authd, "main", args), 0);
 }
@@ -675,21 +477,21 @@ static void
 test_register_binding(void **state)
 {
 	struct sess s = { -1, 0, 0 };
-	size_t mark = audit_len;
+	size_t mark = au_seen.audit_len;
 	char *v;
 
 	(void)state;
 	assert_int_equal(do_register(&authd, "alice", &alice, &s), 0);
 	/* The master heard it from authd: serial, account, name, cert. */
-	ctl_drain(&authd, 100);
-	assert_true(nauthn > 0);
-	assert_true(authn[nauthn - 1].serial == s.serial);
-	assert_true(authn[nauthn - 1].account_id == s.id);
-	assert_string_equal(authn[nauthn - 1].user, "alice");
-	assert_memory_equal(authn[nauthn - 1].fp, alice.fp, 32);
+	au_ctl_drain(&authd, 100);
+	assert_true(au_seen.nauthn > 0);
+	assert_true(au_seen.last.serial == s.serial);
+	assert_true(au_seen.last.account_id == s.id);
+	assert_string_equal(au_seen.last.user, "alice");
+	assert_memory_equal(au_seen.last.fp, alice.fp, 32);
 	sess_close(&s);
 	/* The certificate itself is stored with its fingerprint. */
-	v = tu_db_query(&db, "SELECT CONCAT(LOWER(HEX(c.cert_sha256)), ' ', "
+	v = tu_db_query(&te.db, "SELECT CONCAT(LOWER(HEX(c.cert_sha256)), ' ', "
 	    "LENGTH(c.cert_der), ' ', SHA2(c.cert_der, 256)) FROM user_certs c "
 	    "JOIN users u ON u.id = c.user_id WHERE u.username = 'alice'");
 	assert_non_null(v);
@@ -705,9 +507,9 @@ test_register_binding(void **state)
 	/* A certificate whose CN is not the username. */
 	assert_int_equal(do_register(&authd, "bob", &notbob, NULL),
 	    AUTHD_RES_BAD_INPUT);
-	assert_true(audit_since(mark, "certificate CN does not match "
+	assert_true(au_audit_since(&authd, mark, "certificate CN does not match "
 	    "username"));
-	assert_query("SELECT COUNT(*) FROM users WHERE username = 'bob'", "0");
+	au_assert_query(&te.db, "SELECT COUNT(*) FROM users WHERE username = 'bob'", "0");
 
 	assert_int_equal(do_register(&authd, "bob", &bob, NULL), 0);
 	assert_int_equal(do_register(&authd, "carol", &carol, NULL), 0);
@@ -722,7 +524,7 @@ test_login_binding(void **state)
 {
 	struct sess s = { -1, 0, 0 };
 	struct tu_result r;
-	size_t mark = audit_len;
+	size_t mark = au_seen.audit_len;
 
 	(void)state;
 	assert_int_equal(do_login(&authd, "alice", &alice, &s), 0);
@@ -732,7 +534,7 @@ test_login_binding(void **state)
 	    AUTHD_RES_AUTH_FAIL);
 	assert_int_equal(do_login(&authd, "alice", &alice2, NULL),
 	    AUTHD_RES_AUTH_FAIL);
-	assert_true(audit_since(mark, "certificate not bound"));
+	assert_true(au_audit_since(&authd, mark, "certificate not bound"));
 
 	/* The administrator binds the second device. */
 	assert_int_equal(admin(&r, "user", "add-cert", "alice", alice2.pem,
@@ -740,9 +542,9 @@ test_login_binding(void **state)
 	assert_true(tu_contains(r.out, "bound"));
 	tu_result_free(&r);
 	assert_int_equal(do_login(&authd, "alice", &alice2, &s), 0);
-	assert_memory_equal(authn[nauthn - 1].fp, alice2.fp, 32);
+	assert_memory_equal(au_seen.last.fp, alice2.fp, 32);
 	sess_close(&s);
-	assert_query("SELECT COUNT(*) FROM user_certs c JOIN users u ON "
+	au_assert_query(&te.db, "SELECT COUNT(*) FROM user_certs c JOIN users u ON "
 	    "u.id = c.user_id WHERE u.username = 'alice' AND "
 	    "c.cert_der IS NOT NULL", "2");
 	/* A certificate whose CN is another user's is refused by add-cert. */
@@ -756,29 +558,29 @@ static void
 test_login_migrated(void **state)
 {
 	struct sess s = { -1, 0, 0 };
-	size_t mark = audit_len;
+	size_t mark = au_seen.audit_len;
 
 	(void)state;
 	/* erin: bound by fingerprint under version 1; her login brings
 	 * the DER, and her legacy hash becomes scrypt. */
-	assert_query("SELECT COUNT(*) FROM user_certs c JOIN users u ON "
+	au_assert_query(&te.db, "SELECT COUNT(*) FROM user_certs c JOIN users u ON "
 	    "u.id = c.user_id WHERE u.username = 'erin' AND c.cert_der IS "
 	    "NULL", "1");
 	assert_int_equal(do_login(&authd, "erin", &dave, NULL),
 	    AUTHD_RES_AUTH_FAIL);
 	assert_int_equal(do_login(&authd, "erin", &erin, &s), 0);
 	sess_close(&s);
-	assert_query("SELECT COUNT(*) FROM user_certs c JOIN users u ON "
+	au_assert_query(&te.db, "SELECT COUNT(*) FROM user_certs c JOIN users u ON "
 	    "u.id = c.user_id WHERE u.username = 'erin' AND c.cert_der IS "
 	    "NOT NULL", "1");
-	assert_query("SELECT pw_kdf FROM users WHERE username = 'erin'",
+	au_assert_query(&te.db, "SELECT pw_kdf FROM users WHERE username = 'erin'",
 	    "scrypt");
 
 	/* ivan: imported without any certificate; the first login's is
 	 * bound, and then only that one works. */
 	assert_int_equal(do_login(&authd, "ivan", &ivan, &s), 0);
 	sess_close(&s);
-	assert_true(audit_since(mark, "certificate bound at first login"));
+	assert_true(au_audit_since(&authd, mark, "certificate bound at first login"));
 	assert_int_equal(do_login(&authd, "ivan", &dave, NULL),
 	    AUTHD_RES_AUTH_FAIL);
 	assert_int_equal(do_login(&authd, "ivan", &ivan, NULL), 0);
@@ -831,7 +633,7 @@ test_rooms(void **state)
 	struct authd_certlist l;
 	authd_name names[AUTHD_ROOMS_MAX];
 	size_t n, i;
-	size_t mark = audit_len;
+	size_t mark = au_seen.audit_len;
 
 	(void)state;
 	assert_int_equal(do_login(&authd, "alice", &alice, &a), 0);
@@ -845,7 +647,7 @@ test_rooms(void **state)
 	assert_int_equal(authd_join(a.ch, "#"), AUTHD_RES_BAD_INPUT);
 	assert_int_equal(authd_join(a.ch,
 	    "#a234567890123456789012345678901x"), AUTHD_RES_BAD_INPUT);
-	assert_true(audit_since(mark, "join_refused"));
+	assert_true(au_audit_since(&authd, mark, "join_refused"));
 
 	/* The first JOIN creates the room; joining twice is fine. */
 	assert_int_equal(authd_join(a.ch, "#general"), 0);
@@ -853,9 +655,9 @@ test_rooms(void **state)
 	assert_int_equal(authd_join(b.ch, "#general"), 0);
 	assert_int_equal(authd_join(c.ch, "#general"), 0);
 	assert_int_equal(authd_join(a.ch, "#ops"), 0);
-	assert_query("SELECT COUNT(*) FROM room_members m JOIN rooms r ON "
+	au_assert_query(&te.db, "SELECT COUNT(*) FROM room_members m JOIN rooms r ON "
 	    "r.id = m.room_id WHERE r.name = '#general'", "3");
-	assert_true(audit_since(mark, "\"room_join\""));
+	assert_true(au_audit_since(&authd, mark, "\"room_join\""));
 
 	assert_int_equal(authd_rooms(a.ch, names, AUTHD_ROOMS_MAX, &n), 0);
 	assert_int_equal(n, 2);
@@ -876,7 +678,7 @@ test_rooms(void **state)
 	assert_int_equal(n, 0);
 	assert_int_equal(authd_members(d.ch, "#nosuch", names,
 	    AUTHD_ROOMS_MAX, &n), AUTHD_RES_BAD_INPUT);
-	assert_true(audit_since(mark, "members_refused"));
+	assert_true(au_audit_since(&authd, mark, "members_refused"));
 
 	/* CERTS of a room: every member's every certificate. */
 	assert_int_equal(authd_certs(b.ch, "#general", &l), 0);
@@ -896,14 +698,14 @@ test_rooms(void **state)
 	assert_int_equal(authd_leave(d.ch, "#ops"), AUTHD_RES_BAD_INPUT);
 	assert_int_equal(authd_leave(d.ch, "#nosuch"), AUTHD_RES_BAD_INPUT);
 	assert_int_equal(authd_leave(a.ch, "#ops"), 0);
-	assert_query("SELECT COUNT(*) FROM rooms WHERE name = '#ops'", "0");
+	au_assert_query(&te.db, "SELECT COUNT(*) FROM rooms WHERE name = '#ops'", "0");
 	assert_int_equal(authd_leave(a.ch, "#ops"), AUTHD_RES_BAD_INPUT);
-	assert_true(audit_since(mark, "\"room_leave\""));
-	assert_true(audit_since(mark, "leave_refused"));
+	assert_true(au_audit_since(&authd, mark, "\"room_leave\""));
+	assert_true(au_audit_since(&authd, mark, "leave_refused"));
 	/* dave joins and leaves #general: the room stays. */
 	assert_int_equal(authd_join(d.ch, "#general"), 0);
 	assert_int_equal(authd_leave(d.ch, "#general"), 0);
-	assert_query("SELECT COUNT(*) FROM room_members m JOIN rooms r ON "
+	au_assert_query(&te.db, "SELECT COUNT(*) FROM room_members m JOIN rooms r ON "
 	    "r.id = m.room_id WHERE r.name = '#general'", "3");
 
 	sess_close(&a);
@@ -919,7 +721,7 @@ test_store(void **state)
 {
 	struct sess a = { -1, 0, 0 }, a2 = { -1, 0, 0 }, d = { -1, 0, 0 };
 	uint64_t id = 0;
-	size_t mark = audit_len;
+	size_t mark = au_seen.audit_len;
 
 	(void)state;
 	assert_int_equal(do_login(&authd, "alice", &alice, &a), 0);
@@ -949,7 +751,7 @@ test_store(void **state)
 	    "envelope_id = %llu", (unsigned long long)msg_room), 2);
 	assert_int_equal(store(&a, &id, &alice, "#general", "marker-room2",
 	    &carol, &bob, NULL, NULL), 0);
-	assert_query("SELECT COUNT(*) FROM envelopes WHERE room = '#general'",
+	au_assert_query(&te.db, "SELECT COUNT(*) FROM envelopes WHERE room = '#general'",
 	    "2");
 
 	/* Refusals, each answered with a code and audited. */
@@ -957,36 +759,36 @@ test_store(void **state)
 	assert_int_equal(store(&a, &id, &bob, "", "x", &carol, NULL, NULL,
 	    NULL), AUTHD_RES_BAD_INPUT);
 	assert_true(id == 0);
-	assert_true(audit_since(mark, "sender is not the session's user"));
+	assert_true(au_audit_since(&authd, mark, "sender is not the session's user"));
 	/* alice, but from her other device than the session's. */
 	assert_int_equal(store(&a, &id, &alice2, "", "x", &bob, NULL, NULL,
 	    NULL), AUTHD_RES_BAD_INPUT);
-	assert_true(audit_since(mark, "sender certificate is not the "
+	assert_true(au_audit_since(&authd, mark, "sender certificate is not the "
 	    "session's"));
 	/* A certificate of bob's that is not bound to him. */
 	assert_int_equal(store(&a, &id, &alice, "", "x", &bob2, NULL, NULL,
 	    NULL), AUTHD_RES_BAD_INPUT);
 	assert_int_equal(store(&a, &id, &alice, "", "x", &bob, &bob2, NULL,
 	    NULL), AUTHD_RES_BAD_INPUT);
-	assert_true(audit_since(mark, "not bound to the user it names"));
+	assert_true(au_audit_since(&authd, mark, "not bound to the user it names"));
 	/* A note to self is not a direct message. */
 	assert_int_equal(store(&a, &id, &alice, "", "x", &alice2, NULL, NULL,
 	    NULL), AUTHD_RES_BAD_INPUT);
 	/* A room message that leaves a member out. */
 	assert_int_equal(store(&a, &id, &alice, "#general", "x", &bob, NULL,
 	    NULL, NULL), AUTHD_RES_BAD_INPUT);
-	assert_true(audit_since(mark, "a member's certificate is missing"));
+	assert_true(au_audit_since(&authd, mark, "a member's certificate is missing"));
 	/* ... or names someone who is not a member. */
 	assert_int_equal(store(&a, &id, &alice, "#general", "x", &bob, &carol,
 	    &dave, NULL), AUTHD_RES_BAD_INPUT);
 	/* ... or comes from someone who is not one. */
 	assert_int_equal(store(&d, &id, &dave, "#general", "x", &alice, &bob,
 	    &carol, &alice2), AUTHD_RES_BAD_INPUT);
-	assert_true(audit_since(mark, "the sender is not a member"));
+	assert_true(au_audit_since(&authd, mark, "the sender is not a member"));
 	/* ... or to a room that does not exist. */
 	assert_int_equal(store(&a, &id, &alice, "#nowhere", "x", &bob, NULL,
 	    NULL, NULL), AUTHD_RES_BAD_INPUT);
-	assert_true(audit_since(mark, "store_refused"));
+	assert_true(au_audit_since(&authd, mark, "store_refused"));
 	/* Nothing of that was stored. */
 	assert_int_equal(query_u64("SELECT COUNT(*) FROM envelopes"), 5);
 
@@ -1006,8 +808,8 @@ test_store_malformed(void **state)
 	struct sess a = { -1, 0, 0 };
 	struct wbuf b;
 	uint64_t id = 0;
-	size_t mark = audit_len;
-	struct ipc_msg *m;
+	size_t mark = au_seen.audit_len;
+	static struct ipc_msg m;
 	struct cursor c;
 
 	(void)state;
@@ -1022,20 +824,24 @@ test_store_malformed(void **state)
 	/* ... and so does authd, from a worker that skips the stub. */
 	wbuf_init(&b, IPC_MAX_BODY);
 	wbuf_put_str32(&b, big, sizeof(big));
-	assert_int_equal(authd_rpc(a.ch, AUTHD_REQ_STORE, &b, AUTHD_RES_STORE,
-	    &m), 0);
-	cur_init(&c, m->body, m->len);
+	assert_false(b.err);
+	assert_int_equal(ipc_send(a.ch, AUTHD_REQ_STORE, 77, b.data, b.len),
+	    0);
+	wbuf_free(&b);
+	assert_int_equal(ipc_recv(a.ch, &m, 0), 1);
+	assert_int_equal(m.hdr.type, AUTHD_RES_STORE);
+	assert_int_equal(m.hdr.id, 77);
+	cur_init(&c, m.body, m.len);
 	assert_int_equal(cur_u16(&c), AUTHD_RES_TOO_LARGE);
 	assert_true(cur_u64(&c) == 0);
 	assert_int_equal(cur_done(&c), 0);
-	freezero(m, sizeof(*m));
-	assert_true(audit_since(mark, "envelope too large"));
+	assert_true(au_audit_since(&authd, mark, "envelope too large"));
 	/* An envelope cut short. */
 	seal(&b, &alice, "", "marker-cut", &bob, (const struct dev *)NULL);
 	assert_int_equal(authd_store(a.ch, b.data, b.len - 1, &id),
 	    AUTHD_RES_PROTOCOL);
 	wbuf_free(&b);
-	assert_true(audit_since(mark, "malformed envelope"));
+	assert_true(au_audit_since(&authd, mark, "malformed envelope"));
 	sess_close(&a);
 }
 
@@ -1046,7 +852,7 @@ test_fetch_ack(void **state)
 	struct sess b = { -1, 0, 0 }, c = { -1, 0, 0 };
 	authd_name sender;
 	uint64_t id, after;
-	size_t len, mark = audit_len;
+	size_t len, mark = au_seen.audit_len;
 	int present;
 	struct env_header h;
 	char why[256];
@@ -1107,7 +913,7 @@ test_fetch_ack(void **state)
 	    AUTHD_RES_BAD_INPUT);
 	assert_int_equal(authd_ack(b.ch, 999999, AUTHD_ST_DELIVERED, sender),
 	    AUTHD_RES_BAD_INPUT);
-	assert_true(audit_since(mark, "ack_refused"));
+	assert_true(au_audit_since(&authd, mark, "ack_refused"));
 	/* carol cannot acknowledge bob's copy of a DM. */
 	assert_int_equal(do_login(&authd, "carol", &carol, &c), 0);
 	assert_int_equal(authd_ack(c.ch, msg_dm[2], AUTHD_ST_DELIVERED,
@@ -1144,6 +950,60 @@ test_fetch_ack(void **state)
 	sess_close(&b);
 }
 
+/* A server status counter of the test's own MariaDB. */
+static unsigned long long
+db_status(const char *name)
+{
+	return query_u64("SELECT VARIABLE_VALUE FROM "
+	    "information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = '%s'",
+	    name);
+}
+
+/*
+ * authd prepares each statement once per connection and keeps it: once
+ * warm, a direct message costs no prepare at all and exactly four
+ * executions (its recipients, the rate bucket, the envelope, the
+ * delivery), its ACK two.  The test is the only other client of this
+ * server, and its queries are not prepared statements.
+ */
+static void
+test_statements(void **state)
+{
+	struct sess c = { -1, 0, 0 }, d = { -1, 0, 0 };
+	authd_name sender;
+	unsigned long long prep0, exec0, prep, exec;
+	uint64_t id = 0;
+	int i;
+
+	(void)state;
+	assert_int_equal(do_login(&authd, "carol", &carol, &c), 0);
+	assert_int_equal(do_login(&authd, "dave", &dave, &d), 0);
+	/* Warm: every statement of the path prepared, carol's bucket made. */
+	assert_int_equal(store(&c, &id, &carol, "", "warm", &dave, NULL, NULL,
+	    NULL), 0);
+	assert_int_equal(authd_ack(d.ch, id, AUTHD_ST_DELIVERED, sender), 0);
+	prep0 = db_status("COM_STMT_PREPARE");
+	exec0 = db_status("COM_STMT_EXECUTE");
+	for (i = 0; i < 5; i++) {
+		assert_int_equal(store(&c, &id, &carol, "", "cached", &dave,
+		    NULL, NULL, NULL), 0);
+		assert_int_equal(authd_ack(d.ch, id, AUTHD_ST_DELIVERED,
+		    sender), 0);
+		assert_string_equal(sender, "carol");
+	}
+	prep = db_status("COM_STMT_PREPARE") - prep0;
+	exec = db_status("COM_STMT_EXECUTE") - exec0;
+	if (prep != 0 || exec != 5 * (4 + 2))
+		fail_msg("5 messages: %llu prepares, %llu executions", prep,
+		    exec);
+	/* And the queue is what those messages left. */
+	assert_int_equal(query_u64("SELECT COUNT(*) FROM deliveries d JOIN "
+	    "users u ON u.id = d.recipient_id WHERE u.username = 'dave' AND "
+	    "d.state = 0"), 0);
+	sess_close(&c);
+	sess_close(&d);
+}
+
 /* The server holds envelopes only: no text it was given is readable. */
 static void
 test_nothing_readable(void **state)
@@ -1154,8 +1014,8 @@ test_nothing_readable(void **state)
 	assert_int_equal(query_u64("SELECT COUNT(*) FROM envelopes WHERE "
 	    "LOCATE('marker', envelope) > 0"), 0);
 	assert_true(query_u64("SELECT COUNT(*) FROM envelopes") >= 6);
-	ctl_drain(&authd, 50);
-	assert_false(tu_contains(audit_text, "marker"));
+	au_ctl_drain(&authd, 50);
+	assert_false(tu_contains(au_seen.audit, "marker"));
 	assert_non_null(log = tu_read(authd.log, NULL));
 	assert_false(tu_contains(log, "marker"));
 	assert_false(tu_contains(log, PW));
@@ -1174,15 +1034,15 @@ test_out_of_state(void **state)
 	(void)state;
 	/* JOIN before any login. */
 	serial = next_serial++;
-	ch = chan_open(&authd, serial, "192.0.2.20");
+	ch = au_chan_open(&authd, serial, "192.0.2.20");
 	wbuf_init(&b, 64);
 	wbuf_put_str16(&b, "#general", 8);
 	assert_int_equal(ipc_send(ch, AUTHD_REQ_JOIN, 1, b.data, b.len), 0);
 	wbuf_free(&b);
-	assert_violation(ch, serial);
+	au_assert_violation(&authd, ch, serial);
 	/* A failed login does not open the messaging requests. */
 	serial = next_serial++;
-	ch = chan_open(&authd, serial, "192.0.2.21");
+	ch = au_chan_open(&authd, serial, "192.0.2.21");
 	{
 		uint64_t id;
 		char canon[64];
@@ -1194,14 +1054,14 @@ test_out_of_state(void **state)
 	wbuf_init(&b, 64);
 	assert_int_equal(ipc_send(ch, AUTHD_REQ_ROOMS, 2, b.data, 0), 0);
 	wbuf_free(&b);
-	assert_violation(ch, serial);
+	au_assert_violation(&authd, ch, serial);
 	/* After login: a malformed body (ROOMS takes none) is a violation. */
 	assert_int_equal(do_login(&authd, "alice", &alice, &a), 0);
 	assert_int_equal(ipc_send(a.ch, AUTHD_REQ_ROOMS, 3, &one, 1), 0);
-	assert_violation(a.ch, a.serial);
+	au_assert_violation(&authd, a.ch, a.serial);
 	/* A LOGIN whose certificate is not the fingerprint's. */
 	serial = next_serial++;
-	ch = chan_open(&authd, serial, "192.0.2.22");
+	ch = au_chan_open(&authd, serial, "192.0.2.22");
 	wbuf_init(&b, 16384);
 	wbuf_put_str16(&b, "alice", 5);
 	wbuf_put_str16(&b, PW, strlen(PW));
@@ -1209,7 +1069,7 @@ test_out_of_state(void **state)
 	wbuf_put_str16(&b, bob.der, bob.derlen);
 	assert_int_equal(ipc_send(ch, AUTHD_REQ_LOGIN, 4, b.data, b.len), 0);
 	wbuf_free(&b);
-	assert_violation(ch, serial);
+	au_assert_violation(&authd, ch, serial);
 }
 
 /* A second authd on the same database, with small limits. */
@@ -1218,7 +1078,7 @@ test_limits(void **state)
 {
 	static const char *const args[] = { "-M", "1", "-B", "3", "-Q", "2",
 	    "-S", "3", NULL };
-	struct authd_proc main_authd = authd;
+	struct au_authd main_authd = authd;
 	struct sess f = { -1, 0, 0 }, g = { -1, 0, 0 }, h = { -1, 0, 0 };
 	struct sess a = { -1, 0, 0 };
 	authd_name sender;
@@ -1228,7 +1088,7 @@ test_limits(void **state)
 
 	(void)state;
 	assert_int_equal(authd_spawn(&authd, "limits", args), 0);
-	mark = audit_len;
+	mark = au_seen.audit_len;
 
 	/* Rate: a burst of 3, then one per second (to several recipients,
 	 * so that no queue fills up). */
@@ -1241,7 +1101,7 @@ test_limits(void **state)
 	    NULL), 0);
 	assert_int_equal(store(&f, &id, &frank, "", "r", &gina, NULL, NULL,
 	    NULL), AUTHD_RES_RATE_LIMITED);
-	assert_true(audit_since(mark, "message rate"));
+	assert_true(au_audit_since(&authd, mark, "message rate"));
 	usleep(1100 * 1000);
 	assert_int_equal(store(&f, &id, &frank, "", "r", &alice, NULL, NULL,
 	    NULL), 0);
@@ -1254,7 +1114,7 @@ test_limits(void **state)
 	    NULL), 0);
 	assert_int_equal(store(&g, &id, &gina, "", "q", &hank, NULL, NULL,
 	    NULL), AUTHD_RES_RATE_LIMITED);
-	assert_true(audit_since(mark, "recipient queue full"));
+	assert_true(au_audit_since(&authd, mark, "recipient queue full"));
 	/* hank takes one: there is room again. */
 	assert_int_equal(do_login(&authd, "hank", &hank, &h), 0);
 	{
@@ -1278,7 +1138,7 @@ test_limits(void **state)
 	assert_int_equal(authd_join(g.ch, "#small"), 0);
 	assert_int_equal(authd_join(h.ch, "#small"), 0);
 	assert_int_equal(authd_join(a.ch, "#small"), AUTHD_RES_TOO_LARGE);
-	assert_true(audit_since(mark, "the room is full"));
+	assert_true(au_audit_since(&authd, mark, "the room is full"));
 	assert_int_equal(authd_leave(h.ch, "#small"), 0);
 	assert_int_equal(authd_join(a.ch, "#small"), 0);
 
@@ -1286,9 +1146,9 @@ test_limits(void **state)
 	sess_close(&g);
 	sess_close(&h);
 	sess_close(&a);
-	st = authd_stop(&authd);
+	st = au_stop(&authd);
 	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		show_log(&authd);
+		au_show_log(&authd);
 		fail_msg("limits authd did not exit 0");
 	}
 	authd = main_authd;
@@ -1316,7 +1176,7 @@ test_retention(void **state)
 	    "FROM envelopes WHERE id = %llu", (unsigned long long)new_id),
 	    30);
 	sess_close(&a);
-	assert_int_equal(tu_db_exec(&db, "UPDATE envelopes SET expires_at = "
+	assert_int_equal(tu_db_exec(&te.db, "UPDATE envelopes SET expires_at = "
 	    "UTC_TIMESTAMP() - INTERVAL 1 SECOND WHERE id = %llu",
 	    (unsigned long long)old_id), 0);
 	/* Past its time, a message is no longer delivered ... */
@@ -1330,7 +1190,7 @@ test_retention(void **state)
 
 	/* ... and it is deleted (its queue rows with it) when authd
 	 * starts, and every hour. */
-	st = authd_stop(&authd);
+	st = au_stop(&authd);
 	assert_true(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	assert_int_equal(authd_spawn(&authd, "retention", args), 0);
 	for (i = 0; i < 100; i++) {
@@ -1395,6 +1255,7 @@ main(void)
 		cmocka_unit_test(test_store),
 		cmocka_unit_test(test_store_malformed),
 		cmocka_unit_test(test_fetch_ack),
+		cmocka_unit_test(test_statements),
 		cmocka_unit_test(test_nothing_readable),
 		cmocka_unit_test(test_out_of_state),
 		cmocka_unit_test(test_limits),

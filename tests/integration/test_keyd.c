@@ -6,7 +6,7 @@
  * development mode.
  *
  * The test plays the master (control channel) and several workers (one
- * channel each, through the real worker stubs of securechatd/keyd_wrap.c)
+ * channel each, through the real worker stubs of session/keyd_wrap.c)
  * and checks the request table: NONCE once and first, a handshake
  * signature that verifies with the certificate and only over keyd's own
  * nonce, session and certificate, records with exactly the next seq and
@@ -38,6 +38,7 @@
 
 #include "audit.h"
 #include "buf.h"
+#include "daemonspawn.h"
 #include "ipc.h"
 #include "keyd/keyd.h"
 #include "pki.h"
@@ -50,17 +51,15 @@
  * The worker-side stubs are compiled into this test as they are into
  * securechatd, so that the real stubs meet the real daemon.
  */
-#include "securechatd/keyd_wrap.c"
+#include "session/keyd_wrap.c"
 
 static struct {
 	char		*dir;
-	char		 key[512], cert[512], other_cert[512], log[512];
-	char		 jail[64];
+	struct ds_daemon d;		/* keyd; we are its master */
+	char		 key[512], cert[512], other_cert[512];
 	X509		*srv;
 	uint8_t		 der[SC_MAX_CERT], other_der[SC_MAX_CERT];
 	size_t		 derlen, other_derlen;
-	pid_t		 pid;
-	int		 ctl;		/* the master's end */
 	uint64_t	 serial;
 } kt;
 
@@ -91,65 +90,9 @@ make_cert(const char *cn, enum pki_purpose purpose, int is_ca, EVP_PKEY *key,
 static pid_t
 start_keyd(const char *key, const char *cert, int *ctlp)
 {
-	const char *argv[16];
-	int sv[2], logfd, i = 0;
-	pid_t pid;
+	const char *args[] = { "-k", key, "-c", cert, NULL };
 
-	assert_int_equal(ipc_socketpair(sv), 0);
-	argv[i++] = tu_bin("keyd");
-	argv[i++] = "-d";
-	argv[i++] = "-v";
-	argv[i++] = "-k";
-	argv[i++] = key;
-	argv[i++] = "-c";
-	argv[i++] = cert;
-	if (geteuid() == 0) {
-		argv[i++] = "-u";
-		argv[i++] = "nobody";
-		argv[i++] = "-j";
-		argv[i++] = kt.jail;
-	}
-	argv[i] = NULL;
-	logfd = open(kt.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	assert_true(logfd != -1);
-	if ((pid = fork()) == 0) {
-		/* dup2 clears close-on-exec on the copies. */
-		if (dup2(sv[1], IPC_CTL_FD) == -1 || dup2(logfd, 2) == -1)
-			_exit(127);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	assert_true(pid > 0);
-	close(sv[1]);
-	close(logfd);
-	*ctlp = sv[0];
-	return pid;
-}
-
-/* Wait for pid at most ms; its exit status, or -1 if still running. */
-static int
-wait_exit(pid_t pid, int ms)
-{
-	int st;
-
-	for (; ms > 0; ms -= 10) {
-		if (waitpid(pid, &st, WNOHANG) == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st) :
-			    128 + WTERMSIG(st);
-		usleep(10000);
-	}
-	return -1;
-}
-
-static void
-dump_log(void)
-{
-	char *s = tu_read(kt.log, NULL);
-
-	if (s != NULL) {
-		fprintf(stderr, "--- keyd log ---\n%s----------------\n", s);
-		free(s);
-	}
+	return ds_start(&kt.d, args, ctlp);
 }
 
 static int
@@ -161,17 +104,11 @@ setup(void **state)
 
 	(void)state;
 	memset(&kt, 0, sizeof(kt));
-	kt.ctl = -1;
 	kt.dir = tu_mkdtemp("keyd");
+	ds_init(&kt.d, "keyd", kt.dir);
 	snprintf(kt.key, sizeof(kt.key), "%s/server.key", kt.dir);
 	snprintf(kt.cert, sizeof(kt.cert), "%s/server.pem", kt.dir);
 	snprintf(kt.other_cert, sizeof(kt.other_cert), "%s/other.pem", kt.dir);
-	snprintf(kt.log, sizeof(kt.log), "%s/keyd.log", kt.dir);
-	if (geteuid() == 0) {
-		/* privdrop wants a root-owned path with no writable parent. */
-		strlcpy(kt.jail, "/run/sc-test-keyd-XXXXXX", sizeof(kt.jail));
-		assert_non_null(mkdtemp(kt.jail));
-	}
 	assert_non_null(ca_key = pki_rsa_keygen(2048, err, sizeof(err)));
 	assert_non_null(key = pki_rsa_keygen(2048, err, sizeof(err)));
 	assert_non_null(other_key = pki_rsa_keygen(2048, err, sizeof(err)));
@@ -194,7 +131,7 @@ setup(void **state)
 	X509_free(ca);
 	X509_free(other);
 
-	kt.pid = start_keyd(kt.key, kt.cert, &kt.ctl);
+	kt.d.pid = start_keyd(kt.key, kt.cert, &kt.d.ctl);
 	return 0;
 }
 
@@ -202,19 +139,10 @@ static int
 teardown(void **state)
 {
 	(void)state;
-	if (kt.ctl != -1)
-		close(kt.ctl);
-	if (kt.pid > 0 && wait_exit(kt.pid, 3000) == -1) {
-		kill(kt.pid, SIGKILL);
-		waitpid(kt.pid, NULL, 0);
-	}
+	ds_stop(&kt.d, "SC_KEYD_LOG");
 	X509_free(kt.srv);
-	if (getenv("SC_KEYD_LOG") != NULL)
-		dump_log();
 	tu_rmrf(kt.dir);
 	free(kt.dir);
-	if (kt.jail[0] != '\0')
-		rmdir(kt.jail);
 	return 0;
 }
 
@@ -230,7 +158,7 @@ new_channel(uint64_t *serialp)
 	wbuf_init(&b, 256);
 	wbuf_put_u64(&b, *serialp);
 	wbuf_put_str16(&b, "192.0.2.7:40000", 15);
-	assert_int_equal(ipc_send_fd(kt.ctl, KEYD_CTL_NEW_CHANNEL, 0, b.data,
+	assert_int_equal(ipc_send_fd(kt.d.ctl, KEYD_CTL_NEW_CHANNEL, 0, b.data,
 	    b.len, sv[1]), 0);
 	wbuf_free(&b);
 	close(sv[1]);
@@ -250,11 +178,11 @@ expect_kill(uint64_t serial, int ms, int *audited)
 
 	*audited = 0;
 	for (;;) {
-		pfd.fd = kt.ctl;
+		pfd.fd = kt.d.ctl;
 		pfd.events = POLLIN;
 		if (poll(&pfd, 1, ms) != 1)
 			return 0;
-		if (ipc_recv(kt.ctl, &ctlmsg, 0) != 1)
+		if (ipc_recv(kt.d.ctl, &ctlmsg, 0) != 1)
 			return 0;
 		if (ctlmsg.hdr.type == IPC_MSG_AUDIT) {
 			ctlmsg.body[ctlmsg.len < sizeof(ctlmsg.body) ?
@@ -293,7 +221,7 @@ assert_refused(int fd, uint64_t serial)
 	int audited;
 
 	if (!expect_kill(serial, 3000, &audited)) {
-		dump_log();
+		ds_dump_log(&kt.d);
 		fail_msg("no KILL_WORKER for session %llu",
 		    (unsigned long long)serial);
 	}
@@ -674,7 +602,7 @@ test_others_keep_working(void **state)
 	assert_int_equal(sign_record(fd, h.sid, SC_T_CHAT, 2, now_ms(), 16), 0);
 	close(fd);
 	hs_free(&h);
-	assert_int_equal(wait_exit(kt.pid, 0), -1);	/* still running */
+	assert_int_equal(ds_wait_exit(kt.d.pid, 0), -1);	/* still running */
 }
 
 /*
@@ -747,13 +675,13 @@ test_startup_refusals(void **state)
 	free(pem);
 	assert_int_equal(chmod(badkey, 0644), 0);
 	pid = start_keyd(badkey, kt.cert, &ctl);
-	assert_int_equal(wait_exit(pid, 10000), 1);
+	assert_int_equal(ds_wait_exit(pid, 10000), 1);
 	close(ctl);
 	/* A key that does not match the certificate. */
 	pid = start_keyd(kt.key, kt.other_cert, &ctl);
-	assert_int_equal(wait_exit(pid, 10000), 1);
+	assert_int_equal(ds_wait_exit(pid, 10000), 1);
 	close(ctl);
-	pem = tu_read(kt.log, NULL);
+	pem = tu_read(kt.d.log, NULL);
 	assert_non_null(pem);
 	assert_true(tu_contains(pem, "group or other"));
 	assert_true(tu_contains(pem, "does not match"));
@@ -765,10 +693,10 @@ test_master_exit(void **state)
 {
 	(void)state;
 	/* EOF on the control channel: keyd exits cleanly. */
-	close(kt.ctl);
-	kt.ctl = -1;
-	assert_int_equal(wait_exit(kt.pid, 5000), 0);
-	kt.pid = 0;
+	close(kt.d.ctl);
+	kt.d.ctl = -1;
+	assert_int_equal(ds_wait_exit(kt.d.pid, 5000), 0);
+	kt.d.pid = 0;
 }
 
 int

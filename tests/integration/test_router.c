@@ -48,6 +48,7 @@
 #include "audit.h"
 #include "authd/authd.h"
 #include "buf.h"
+#include "daemonspawn.h"
 #include "envelope.h"
 #include "ipc.h"
 #include "log.h"
@@ -67,12 +68,10 @@ struct ident {
 
 static struct {
 	char		*dir;
-	char		 ca_path[512], log[512];
-	char		 jail[64];
+	struct ds_daemon d;		/* the router; we are its master */
+	char		 ca_path[512];
 	struct pki_trust *trust;
 	struct ident	 ca, alice, bob1, bob2, carol, dave;
-	pid_t		 pid;
-	int		 ctl;		/* the master's end */
 	uint64_t	 serial;
 	uint64_t	 counter;
 	uint32_t	 reqid;
@@ -129,67 +128,6 @@ free_ident(struct ident *id)
 	id->cert = NULL;
 }
 
-static void
-dump_log(void)
-{
-	char *s = tu_read(rt.log, NULL);
-
-	if (s != NULL) {
-		fprintf(stderr, "--- router log ---\n%s------------------\n", s);
-		free(s);
-	}
-}
-
-/* Start the router; returns the pid, *ctlp the master's end. */
-static pid_t
-start_router(int *ctlp)
-{
-	const char *argv[16];
-	int sv[2], logfd, i = 0;
-	pid_t pid;
-
-	assert_int_equal(ipc_socketpair(sv), 0);
-	argv[i++] = tu_bin("router");
-	argv[i++] = "-d";
-	argv[i++] = "-v";
-	if (geteuid() == 0) {
-		argv[i++] = "-u";
-		argv[i++] = "nobody";
-		argv[i++] = "-j";
-		argv[i++] = rt.jail;
-	}
-	argv[i] = NULL;
-	logfd = open(rt.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	assert_true(logfd != -1);
-	if ((pid = fork()) == 0) {
-		/* dup2 clears close-on-exec on the copies. */
-		if (dup2(sv[1], IPC_CTL_FD) == -1 || dup2(logfd, 2) == -1)
-			_exit(127);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	assert_true(pid > 0);
-	close(sv[1]);
-	close(logfd);
-	*ctlp = sv[0];
-	return pid;
-}
-
-/* Wait for pid at most ms; its exit status, or -1 if still running. */
-static int
-wait_exit(pid_t pid, int ms)
-{
-	int st;
-
-	for (; ms > 0; ms -= 10) {
-		if (waitpid(pid, &st, WNOHANG) == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st) :
-			    128 + WTERMSIG(st);
-		usleep(10000);
-	}
-	return -1;
-}
-
 static int
 setup(void **state)
 {
@@ -197,17 +135,10 @@ setup(void **state)
 
 	(void)state;
 	memset(&rt, 0, sizeof(rt));
-	rt.ctl = -1;
 	assert_non_null(rmsg = malloc(sizeof(*rmsg)));
 	rt.dir = tu_mkdtemp("router");
+	ds_init(&rt.d, "router", rt.dir);
 	snprintf(rt.ca_path, sizeof(rt.ca_path), "%s/ca.pem", rt.dir);
-	snprintf(rt.log, sizeof(rt.log), "%s/router.log", rt.dir);
-	if (geteuid() == 0) {
-		/* privdrop wants a root-owned path with no writable parent. */
-		strlcpy(rt.jail, "/run/sc-test-router-XXXXXX", sizeof(rt.jail));
-		assert_non_null(mkdtemp(rt.jail));
-		assert_int_equal(chmod(rt.jail, 0755), 0);
-	}
 	rt.ca.name = "router test CA";
 	assert_non_null(rt.ca.key = pki_rsa_keygen(2048, err, sizeof(err)));
 	rt.ca.cert = make_cert(rt.ca.name, PKI_PURPOSE_ANY, 1, rt.ca.key, NULL,
@@ -223,7 +154,7 @@ setup(void **state)
 	make_ident(&rt.carol, "carol");
 	make_ident(&rt.dave, "dave");
 	rt.counter = now_ms();
-	rt.pid = start_router(&rt.ctl);
+	rt.d.pid = ds_start(&rt.d, NULL, &rt.d.ctl);
 	return 0;
 }
 
@@ -231,14 +162,7 @@ static int
 teardown(void **state)
 {
 	(void)state;
-	if (rt.ctl != -1)
-		close(rt.ctl);
-	if (rt.pid > 0 && wait_exit(rt.pid, 3000) == -1) {
-		kill(rt.pid, SIGKILL);
-		waitpid(rt.pid, NULL, 0);
-	}
-	if (getenv("SC_ROUTER_LOG") != NULL)
-		dump_log();
+	ds_stop(&rt.d, "SC_ROUTER_LOG");
 	pki_trust_free(rt.trust);
 	free_ident(&rt.ca);
 	free_ident(&rt.alice);
@@ -248,8 +172,6 @@ teardown(void **state)
 	free_ident(&rt.dave);
 	tu_rmrf(rt.dir);
 	free(rt.dir);
-	if (rt.jail[0] != '\0')
-		rmdir(rt.jail);
 	free(rmsg);
 	return 0;
 }
@@ -265,12 +187,12 @@ ctl_pump(int ms)
 	uint64_t serial;
 
 	for (;;) {
-		pfd.fd = rt.ctl;
+		pfd.fd = rt.d.ctl;
 		pfd.events = POLLIN;
 		if (poll(&pfd, 1, ms) != 1)
 			return;
 		ms = 0;
-		if (ipc_recv(rt.ctl, rmsg, 0) != 1)
+		if (ipc_recv(rt.d.ctl, rmsg, 0) != 1)
 			fail_msg("control channel broke");
 		if (rmsg->hdr.type == IPC_MSG_AUDIT) {
 			if (auditslen + rmsg->len + 2 < sizeof(audits)) {
@@ -337,7 +259,7 @@ new_channel(uint64_t *serialp)
 	wbuf_init(&b, 256);
 	wbuf_put_u64(&b, *serialp);
 	wbuf_put_str16(&b, "192.0.2.9", 9);
-	assert_int_equal(ipc_send_fd(rt.ctl, ROUTER_CTL_NEW_CHANNEL, 0,
+	assert_int_equal(ipc_send_fd(rt.d.ctl, ROUTER_CTL_NEW_CHANNEL, 0,
 	    b.data, b.len, sv[1]), 0);
 	wbuf_free(&b);
 	close(sv[1]);
@@ -353,7 +275,7 @@ send_bind(uint64_t serial, uint64_t account, const char *user)
 	wbuf_put_u64(&b, serial);
 	wbuf_put_u64(&b, account);
 	wbuf_put_str16(&b, user, strlen(user));
-	assert_int_equal(ipc_send(rt.ctl, ROUTER_CTL_BIND, 0, b.data, b.len),
+	assert_int_equal(ipc_send(rt.d.ctl, ROUTER_CTL_BIND, 0, b.data, b.len),
 	    0);
 	wbuf_free(&b);
 }
@@ -396,7 +318,7 @@ open_user(const char *user, uint64_t account, uint64_t *serialp)
 	fd = new_channel(serialp);
 	send_bind(*serialp, account, user);
 	if (get(fd, 3000) != 1) {
-		dump_log();
+		ds_dump_log(&rt.d);
 		fail_msg("no BOUND for %s", user);
 	}
 	assert_int_equal(rmsg->hdr.type, ROUTER_BOUND);
@@ -468,7 +390,7 @@ route(int fd, uint64_t msg_id, const struct wbuf *env, unsigned int *delivered)
 	if ((rc = get(fd, 3000)) == 0)
 		return -1;
 	if (rc == -1) {
-		dump_log();
+		ds_dump_log(&rt.d);
 		fail_msg("no answer to ROUTE");
 	}
 	assert_int_equal(rmsg->hdr.id, id);
@@ -493,7 +415,7 @@ expect_deliver(int fd, uint64_t msg_id, const struct wbuf *env)
 	size_t elen;
 
 	if (get(fd, 3000) != 1) {
-		dump_log();
+		ds_dump_log(&rt.d);
 		fail_msg("no DELIVER");
 	}
 	assert_int_equal(rmsg->hdr.type, ROUTER_DELIVER);
@@ -563,7 +485,7 @@ assert_refused(int fd, uint64_t serial)
 	for (i = 0; i < 300 && !killed(serial); i++)
 		ctl_pump(10);
 	if (!killed(serial)) {
-		dump_log();
+		ds_dump_log(&rt.d);
 		fail_msg("no KILL_WORKER for session %llu",
 		    (unsigned long long)serial);
 	}
@@ -1006,23 +928,23 @@ test_confined(void **state)
 
 	(void)state;
 	/* After everything above, the router still runs. */
-	assert_int_equal(wait_exit(rt.pid, 0), -1);
+	assert_int_equal(ds_wait_exit(rt.d.pid, 0), -1);
 	if (geteuid() != 0)
 		skip();
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)rt.pid);
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)rt.d.pid);
 	assert_non_null(status = tu_read(path, NULL));
 	assert_false(tu_contains(status, "Uid:\t0\t"));
 	assert_true(tu_contains(status, "NoNewPrivs:\t1"));
 	assert_true(tu_contains(status, "Seccomp:\t2"));
 	free(status);
-	snprintf(path, sizeof(path), "/proc/%d/root", (int)rt.pid);
+	snprintf(path, sizeof(path), "/proc/%d/root", (int)rt.d.pid);
 	{
 		char link[256];
 		ssize_t n = readlink(path, link, sizeof(link) - 1);
 
 		assert_true(n > 0);
 		link[n] = '\0';
-		assert_string_equal(link, rt.jail);
+		assert_string_equal(link, rt.d.jail);
 	}
 }
 
@@ -1031,10 +953,10 @@ test_master_exit(void **state)
 {
 	(void)state;
 	/* EOF on the control channel: the router exits cleanly. */
-	close(rt.ctl);
-	rt.ctl = -1;
-	assert_int_equal(wait_exit(rt.pid, 5000), 0);
-	rt.pid = 0;
+	close(rt.d.ctl);
+	rt.d.ctl = -1;
+	assert_int_equal(ds_wait_exit(rt.d.pid, 5000), 0);
+	rt.d.pid = 0;
 }
 
 /* ---- the whole daemon ---- */

@@ -294,6 +294,9 @@ test_socket_activation(void **state)
 	    "exec sleep 600\n", dir);
 	assert_int_equal(tu_write(fake, text, strlen(text)), 0);
 	assert_int_equal(chmod(fake, 0755), 0);
+	/* The real worker program, found next to keyd_path (master.c). */
+	snprintf(text, sizeof(text), "%s/session", dir);
+	assert_int_equal(symlink(tu_bin("session"), text), 0);
 	/* A real CA and server certificate, so that workers wait for a hello. */
 	st = tu_sh(&r, NULL, "cd '%s' && mkdir tr rc && touch db.conf && "
 	    "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key "

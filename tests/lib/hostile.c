@@ -1239,7 +1239,7 @@ arena_reconfigure(struct arena *a, const char *keyword, const char *value)
 	if (rc == 0 && arena_audit_count(a, &s, "\"event\":\"config_reloaded\"",
 	    "\"restart_authd\":\"yes\"", NULL) > 0) {
 		if (arena_audit_wait(a, &s, HOSTILE_IO_MS,
-		    "\"event\":\"child_start\"", "\"child\":\"authd\"",
+		    "\"event\":\"child_start\"", "\"child\":\"authd[",
 		    NULL) == -1 ||
 		    (a->authd = scenv_find_proc(a->env.pid, "authd")) <= 0)
 			rc = -1;

@@ -76,6 +76,11 @@ test_defaults(void **state)
 	assert_int_equal(c.scrypt_r, 8);
 	assert_int_equal(c.scrypt_p, 1);
 	assert_int_equal(c.log_facility, LOG_DAEMON);
+	/* One authd per online CPU; transcripts synced per batch. */
+	assert_int_equal(c.authd_processes,
+	    sysconf(_SC_NPROCESSORS_ONLN) > SC_AUTHD_PROCESSES_MAX ?
+	    SC_AUTHD_PROCESSES_MAX : sysconf(_SC_NPROCESSORS_ONLN));
+	assert_int_equal(c.transcript_sync, TRANSCRIPT_SYNC_BATCH);
 }
 
 static void
@@ -118,6 +123,8 @@ test_every_keyword(void **state)
 	    "scrypt_p 2\n"
 	    "auth_max_failures 7\n"
 	    "auth_failure_window 2m\n"
+	    "authd_processes 3\n"
+	    "transcript_sync always\n"
 	    "log_facility local3\r\n";
 
 	(void)state;
@@ -159,6 +166,8 @@ test_every_keyword(void **state)
 	assert_int_equal(c.auth_max_failures, 7);
 	assert_int_equal(c.auth_failure_window, 120);
 	assert_int_equal(c.log_facility, LOG_LOCAL3);
+	assert_int_equal(c.authd_processes, 3);
+	assert_int_equal(c.transcript_sync, TRANSCRIPT_SYNC_EACH);
 }
 
 static void
@@ -238,6 +247,9 @@ static const struct bad_case bad_cases[] = {
 	{ "server_name bad_name!\n", "t.conf:1: ", "not a host name" },
 	{ "scrypt_n_log2 9\n", "t.conf:1: ", "scrypt_n_log2" },
 	{ "scrypt_r 33\n", "t.conf:1: ", "scrypt_r" },
+	{ "authd_processes 0\n", "t.conf:1: ", "authd_processes" },
+	{ "authd_processes 17\n", "t.conf:1: ", "authd_processes" },
+	{ "transcript_sync never\n", "t.conf:1: ", "neither always nor batch" },
 	/* Rules over the whole file have no line. */
 	{ "cert /c\nkey /k\n", "t.conf: ", "missing required keyword \"ca\"" },
 	{ "ca /a\nkey /k\n", "t.conf: ", "missing required keyword \"cert\"" },

@@ -33,6 +33,8 @@
 #include "../fuzz/fuzz_transcript.c"
 #include "../fuzz/fuzz_receipt.c"
 #include "../fuzz/fuzz_envelope.c"
+#include "../fuzz/fuzz_router.c"
+#include "../fuzz/fuzz_replay.c"
 #include "log.h"
 #include "testutil.h"
 
@@ -157,6 +159,20 @@ test_envelope(void **state)
 	replay("envelope", env_fz_init, env_fz_one, 0);
 }
 
+static void
+test_router(void **state)
+{
+	(void)state;
+	replay("router", rt_fz_init, rt_fz_one, 1);
+}
+
+static void
+test_replay(void **state)
+{
+	(void)state;
+	replay("replay", rp_fz_init, rp_fz_one, 1);
+}
+
 /*
  * Regression (found reading dbconf_load while writing its harness): a
  * file of exactly DBCONF_MAX_FILE bytes passed the fstat check and was
@@ -231,6 +247,8 @@ main(void)
 		cmocka_unit_test(test_transcript),
 		cmocka_unit_test(test_receipt),
 		cmocka_unit_test(test_envelope),
+		cmocka_unit_test(test_router),
+		cmocka_unit_test(test_replay),
 		cmocka_unit_test(test_dbconf_size_limit),
 		cmocka_unit_test(test_properties_bite),
 	};

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "account.h"
 #include "authd/authd.h"
 #include "buf.h"
 #include "envelope.h"
@@ -51,9 +52,52 @@ wait_readable(int fd, int timeout_ms)
 }
 
 /*
+ * The answer buffer.  The worker makes one call at a time, so one static
+ * message serves nearly every call: no 65 KiB allocation wiped in full per
+ * call (that was a page fault per touched page and 65 KiB of private
+ * memory in every worker); msg_release() wipes only the bytes received.
+ * A call made while it is held (a certificate list not yet freed) gets
+ * an allocated one.
+ */
+static struct ipc_msg	authd_wrap_msg;
+static int		authd_wrap_msg_busy;
+
+static struct ipc_msg *
+msg_get(void)
+{
+	struct ipc_msg *m;
+
+	if (!authd_wrap_msg_busy) {
+		authd_wrap_msg_busy = 1;
+		authd_wrap_msg.len = 0;
+		return &authd_wrap_msg;
+	}
+	if ((m = malloc(sizeof(*m))) != NULL)
+		m->len = 0;
+	return m;
+}
+
+static void
+msg_release(struct ipc_msg *m)
+{
+	if (m == NULL)
+		return;
+	if (m == &authd_wrap_msg) {
+		/* Only what ipc_recv() wrote: the header and len bytes. */
+		explicit_bzero(&m->hdr, sizeof(m->hdr));
+		ipc_msg_clear(m);
+		authd_wrap_msg_busy = 0;
+	} else {
+		explicit_bzero(&m->hdr, sizeof(m->hdr));
+		ipc_msg_clear(m);
+		free(m);
+	}
+}
+
+/*
  * Send the request in b (freed here) and receive the answer of type
- * restype with the same id into a new message (*mp, freed by the caller
- * with freezero).  Returns 0 or the code to give up with.
+ * restype with the same id into *mp, released by the caller with
+ * msg_release().  Returns 0 or the code to give up with.
  */
 static int
 authd_rpc(int ch, uint16_t type, struct wbuf *b, uint16_t restype,
@@ -76,13 +120,13 @@ authd_rpc(int ch, uint16_t type, struct wbuf *b, uint16_t restype,
 		log_warn("authd: send");
 		return AUTHD_RES_UNAVAILABLE;
 	}
-	if ((m = malloc(sizeof(*m))) == NULL) {
+	if ((m = msg_get()) == NULL) {
 		log_warn("authd: malloc");
 		return AUTHD_RES_INTERNAL;
 	}
 	if (wait_readable(ch, AUTHD_WRAP_TIMEOUT_MS) == -1) {
 		log_warnx("authd: no answer");
-		freezero(m, sizeof(*m));
+		msg_release(m);
 		return AUTHD_RES_UNAVAILABLE;
 	}
 	if ((r = ipc_recv(ch, m, 0)) != 1) {
@@ -90,13 +134,13 @@ authd_rpc(int ch, uint16_t type, struct wbuf *b, uint16_t restype,
 			log_warnx("authd: channel closed");
 		else
 			log_warn("authd: receive");
-		freezero(m, sizeof(*m));
+		msg_release(m);
 		return AUTHD_RES_UNAVAILABLE;
 	}
 	if (m->hdr.type != restype || m->hdr.id != id) {
 		log_warnx("authd: unexpected reply type %u id %u",
 		    (unsigned)m->hdr.type, (unsigned)m->hdr.id);
-		freezero(m, sizeof(*m));
+		msg_release(m);
 		return AUTHD_RES_INTERNAL;
 	}
 	*mp = m;
@@ -134,6 +178,7 @@ authd_call(int ch, uint16_t type, struct wbuf *b, uint64_t *account_id,
 	struct ipc_msg *m;
 	struct cursor c;
 	const uint8_t *u;
+	char name[ACCOUNT_USER_MAX + 1];
 	size_t ulen;
 	uint16_t code;
 	uint64_t acct;
@@ -155,6 +200,17 @@ authd_call(int ch, uint16_t type, struct wbuf *b, uint64_t *account_id,
 		log_warnx("authd: malformed reply");
 		goto done;
 	}
+	/*
+	 * The session runs under the name authd returns: it must already be
+	 * canonical by the clients' own rule (account.c), or a confused authd
+	 * could give one session two spellings of a user (routing, rooms,
+	 * envelope senders compare names byte for byte).
+	 */
+	if (code == AUTHD_RES_OK && (account_username_canon(u, ulen,
+	    name) == -1 || memcmp(name, u, ulen) != 0)) {
+		log_warnx("authd: username in the reply is not canonical");
+		goto done;
+	}
 	rv = code;
 	if (code == AUTHD_RES_OK) {
 		*account_id = acct;
@@ -162,7 +218,7 @@ authd_call(int ch, uint16_t type, struct wbuf *b, uint64_t *account_id,
 		canon[ulen] = '\0';
 	}
  done:
-	freezero(m, sizeof(*m));
+	msg_release(m);
 	return rv;
 }
 
@@ -323,7 +379,7 @@ void
 authd_certlist_free(struct authd_certlist *l)
 {
 	if (l->msg != NULL)
-		freezero(l->msg, sizeof(struct ipc_msg));
+		msg_release(l->msg);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -363,7 +419,7 @@ authd_certs(int ch, const char *name, struct authd_certlist *out)
 	return code;
  bad:
 	log_warnx("authd: malformed certificate list");
-	freezero(m, sizeof(*m));
+	msg_release(m);
 	memset(out, 0, sizeof(*out));
 	return AUTHD_RES_INTERNAL;
 }
@@ -398,7 +454,7 @@ authd_store(int ch, const uint8_t *env, size_t envlen, uint64_t *env_id)
 		rv = code;
 		*env_id = id;
 	}
-	freezero(m, sizeof(*m));
+	msg_release(m);
 	return rv;
 }
 
@@ -454,7 +510,7 @@ authd_fetch(int ch, uint64_t after_id, int *present, uint64_t *env_id,
 	log_warnx("authd: malformed FETCH answer");
 	sender[0] = '\0';
  done:
-	freezero(m, sizeof(*m));
+	msg_release(m);
 	return rv;
 }
 
@@ -486,7 +542,7 @@ authd_ack(int ch, uint64_t env_id, uint8_t state, authd_name sender)
 		rv = AUTHD_RES_INTERNAL;
 	} else
 		rv = code;
-	freezero(m, sizeof(*m));
+	msg_release(m);
 	return rv;
 }
 
@@ -508,7 +564,7 @@ room_request(int ch, uint16_t type, const char *room)
 		rv = AUTHD_RES_INTERNAL;
 	} else
 		rv = code;
-	freezero(m, sizeof(*m));
+	msg_release(m);
 	return rv;
 }
 
@@ -568,7 +624,7 @@ authd_rooms(int ch, authd_name *names, size_t max, size_t *n)
 	    0)
 		return rv;
 	rv = names_answer(m, 1, names, max, n);
-	freezero(m, sizeof(*m));
+	msg_release(m);
 	return rv;
 }
 
@@ -584,6 +640,6 @@ authd_members(int ch, const char *room, authd_name *names, size_t max,
 	    &m)) != 0)
 		return rv;
 	rv = names_answer(m, 0, names, max, n);
-	freezero(m, sizeof(*m));
+	msg_release(m);
 	return rv;
 }

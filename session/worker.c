@@ -1,8 +1,9 @@
 /*
  * worker.c: one client session, in the exposed process.
  *
- * The master re-executes itself as a worker for each connection
- * (securechatd.c, -R).  The worker loads only public material (CA, CRL,
+ * The master executes the session program (session.c, its own small
+ * executable: LIBEXECDIR/session) for each connection.  The worker loads
+ * only public material (CA, CRL,
  * its own certificate), drops to the worker user in an empty chroot with
  * a seccomp filter, and then runs the server side of docs/PROTOCOL.md.
  * It never holds the server's private key (keyd signs for it, bound to
@@ -10,7 +11,7 @@
  * it opens no file after the drop: its transcript descriptor comes from
  * the master, its receipts go back to the master to be written.
  */
-#include "securechatd.h"
+#include "securechatd/securechatd.h"
 
 #include <sys/socket.h>
 
@@ -29,10 +30,10 @@
 #include <openssl/x509.h>
 
 #include "audit.h"
-#include "authd_wrap.h"
+#include "session/authd_wrap.h"
 #include "envelope.h"
 #include "buf.h"
-#include "keyd_wrap.h"
+#include "session/keyd_wrap.h"
 #include "log.h"
 #include "pki.h"
 #include "privdrop.h"
@@ -74,6 +75,14 @@ struct worker {
 };
 
 static struct worker w;
+
+/*
+ * The plaintext of the record being handled (REGISTER/LOGIN, then every
+ * session record).  Static and wiped to the length used: only the pages a
+ * record actually touched become private memory of the worker (a 64 KiB
+ * malloc wiped in full dirtied all of them in every worker).
+ */
+static uint8_t ptbuf[SC_MAX_CT];
 
 static void
 audit(const char *event, ...) __attribute__((sentinel));
@@ -377,8 +386,7 @@ authenticate(void)
 	char canon[SC_MAX_USERNAME + 1], idbuf[24];
 	int code, isreg;
 
-	if ((pt = malloc(SC_MAX_CT)) == NULL)
-		fatal("malloc");
+	pt = ptbuf;
 	read_frame(hs_timeout_ms(), &f);
 	if (f.type != SC_T_REGISTER && f.type != SC_T_LOGIN)
 		refuse(SC_E_PROTOCOL, "protocol_violation",
@@ -449,7 +457,6 @@ authenticate(void)
 	wbuf_free(&body);
 	wbuf_free(&out);
 	sc_frame_free(&f);
-	freezero(pt, SC_MAX_CT);
 
 	snprintf(idbuf, sizeof(idbuf), "%llu", (unsigned long long)w.account_id);
 	if (worker_send_state(WORKER_FD_CTL, WORKER_ST_AUTH, w.user) == -1)
@@ -990,6 +997,63 @@ router_wait_bound(struct wbuf *out)
 		router_gone("did not confirm the login");
 }
 
+/* CLOCK_MONOTONIC in milliseconds (the vDSO: no system call). */
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
+		fatal("clock_gettime");
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * transcript_sync batch: every line is written (write(2)) before anything
+ * that depends on it goes to the peer, so the death of any process loses
+ * no line; but fdatasync(2) runs once per batch: when the oldest unsynced
+ * line is TRANSCRIPT_BATCH_MS old (the loop below wakes up for it), before
+ * a receipt is signed (transcript_digest) and at exit.
+ */
+static uint64_t tr_sync_due;	/* ms by which pending lines are synced */
+
+static void
+tr_sync(void)
+{
+	tr_sync_due = 0;
+	if (transcript_sync(&w.tr) == -1)
+		refuse(SC_E_INTERNAL, "internal_error",
+		    "transcript sync failed");
+}
+
+/* The poll timeout: idle_ms (-1: none), or less to sync a batch in time. */
+static int
+tr_poll_timeout(int idle_ms)
+{
+	uint64_t now;
+	int left;
+
+	if (!transcript_pending(&w.tr))
+		return idle_ms;
+	now = mono_ms();
+	if (tr_sync_due == 0)
+		tr_sync_due = now + TRANSCRIPT_BATCH_MS;
+	if (now >= tr_sync_due) {
+		tr_sync();
+		return idle_ms;
+	}
+	left = (int)(tr_sync_due - now);
+	return idle_ms < 0 || left < idle_ms ? left : idle_ms;
+}
+
+/* Any exit (refusal, disconnect, fatal): the lines written reach the disk. */
+static void
+tr_atexit(void)
+{
+	if (w.tr.fd != -1 && transcript_pending(&w.tr))
+		(void)transcript_sync(&w.tr);
+}
+
 /*
  * The session loop: records from the client (CHAT for the echo service,
  * messaging, CLOSE) and pushes from the router, whichever comes first.
@@ -1007,8 +1071,7 @@ serve(void)
 	int code, idle = w.conf->idle_timeout ?
 	    (int)w.conf->idle_timeout * 1000 : -1;
 
-	if ((pt = malloc(SC_MAX_CT)) == NULL)
-		fatal("malloc");
+	pt = ptbuf;
 	wbuf_init(&body, SC_MAX_PAYLOAD);
 	wbuf_init(&out, SC_MAX_PAYLOAD);
 	router_wait_bound(&out);
@@ -1019,11 +1082,17 @@ serve(void)
 			{ w.router == 1 && !w.synced ? WORKER_FD_ROUTER : -1,
 			    POLLIN, 0 },
 		};
-		int r;
+		int r, timeout;
 
 		sc_frame_free(&f);
-		if ((r = poll(pfd, 2, idle)) == -1 && errno != EINTR)
+		timeout = tr_poll_timeout(idle);
+		if ((r = poll(pfd, 2, timeout)) == -1 && errno != EINTR)
 			fatal("poll");
+		if (r == 0 && transcript_pending(&w.tr)) {
+			/* The batch is due (the idle wait starts again). */
+			tr_sync();
+			continue;
+		}
 		if (r == 0)
 			refuse(SC_E_TIMEOUT, "timeout", "idle timeout");
 		if (r <= 0)
@@ -1091,7 +1160,6 @@ serve(void)
 		OPENSSL_cleanse(pt, ptlen);
 	}
 	sc_frame_free(&f);
-	freezero(pt, SC_MAX_CT);
 	wbuf_free(&body);
 	wbuf_free(&out);
 }
@@ -1113,8 +1181,10 @@ worker_main(const struct sc_config *conf, int argc, char **argv)
 	/* Public material only, read before the drop. */
 	load_public();
 	if (transcript_fdopen(&w.tr, WORKER_FD_TRANSCRIPT,
-	    TRANSCRIPT_SYNC_EACH) == -1)
+	    conf->transcript_sync) == -1)
 		fatal("transcript descriptor");
+	if (atexit(tr_atexit) != 0)
+		fatalx("atexit");
 
 	memset(&spec, 0, sizeof(spec));
 	spec.user = conf->worker_user;
