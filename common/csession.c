@@ -159,40 +159,106 @@ tcp_connect(const char *host, const char *port, int timeout_ms,
 	return -1;
 }
 
+/* Read and check o's CA, CRL, certificate and key into id. */
 static int
-load_identity(struct csession *cs, const struct csession_opts *o,
+ident_read(struct csession_ident *id, const struct csession_opts *o,
     struct csession_err *err)
 {
 	char ebuf[256];
 
-	if ((cs->trust = pki_trust_load(o->ca, o->crl, ebuf,
+	if ((id->trust = pki_trust_load(o->ca, o->crl, ebuf,
 	    sizeof(ebuf))) == NULL) {
 		seterr(err, SC_E_BAD_CERT, 0, "CA: %s", ebuf);
 		return -1;
 	}
-	if ((cs->cert = pki_load_cert(o->cert, ebuf, sizeof(ebuf))) == NULL) {
+	if ((id->cert = pki_load_cert(o->cert, ebuf, sizeof(ebuf))) == NULL) {
 		seterr(err, SC_E_BAD_CERT, 0, "certificate: %s", ebuf);
 		return -1;
 	}
-	if ((cs->key = pki_load_key(o->key, ebuf, sizeof(ebuf))) == NULL) {
+	if ((id->key = pki_load_key(o->key, ebuf, sizeof(ebuf))) == NULL) {
 		seterr(err, SC_E_BAD_CERT, 0, "key: %s", ebuf);
 		return -1;
 	}
-	if (!pki_key_matches_cert(cs->key, cs->cert)) {
+	if (!pki_key_matches_cert(id->key, id->cert)) {
 		seterr(err, SC_E_BAD_CERT, 0,
 		    "key %s does not belong to certificate %s", o->key,
 		    o->cert);
 		return -1;
 	}
-	if (sc_rsa_key_ok(cs->key) == -1) {
+	if (sc_rsa_key_ok(id->key) == -1) {
 		seterr(err, SC_E_BAD_CERT, 0,
 		    "key %s: need RSA of 2048 to 4096 bits", o->key);
 		return -1;
 	}
-	if (pki_fingerprint(cs->cert, cs->cert_fp) == -1) {
+	if (pki_fingerprint(id->cert, id->cert_fp) == -1) {
 		seterr(err, SC_E_INTERNAL, 0, "cannot fingerprint %s", o->cert);
 		return -1;
 	}
+	return 0;
+}
+
+struct csession_ident *
+csession_ident_load(const struct csession_opts *o, struct csession_err *err)
+{
+	struct csession_ident *id;
+
+	memset(err, 0, sizeof(*err));
+	if ((id = calloc(1, sizeof(*id))) == NULL) {
+		seterr(err, SC_E_INTERNAL, 0, "out of memory");
+		return NULL;
+	}
+	if (ident_read(id, o, err) == -1) {
+		csession_ident_free(id);
+		return NULL;
+	}
+	return id;
+}
+
+void
+csession_ident_free(struct csession_ident *id)
+{
+	if (id == NULL)
+		return;
+	pki_trust_free(id->trust);
+	X509_free(id->cert);
+	EVP_PKEY_free(id->key);
+	freezero(id, sizeof(*id));
+}
+
+static int
+load_identity(struct csession *cs, const struct csession_opts *o,
+    struct csession_err *err)
+{
+	struct csession_ident id;
+
+	if (o->ident != NULL) {
+		/* Shared: the certificate and key are counted, the trust
+		 * store borrowed (the ident outlives the session). */
+		id = *o->ident;
+		if (id.trust == NULL || id.cert == NULL || id.key == NULL ||
+		    X509_up_ref(id.cert) != 1) {
+			seterr(err, SC_E_INTERNAL, 0, "bad shared identity");
+			return -1;
+		}
+		if (EVP_PKEY_up_ref(id.key) != 1) {
+			X509_free(id.cert);
+			seterr(err, SC_E_INTERNAL, 0, "bad shared identity");
+			return -1;
+		}
+		cs->trust_borrowed = 1;
+	} else {
+		memset(&id, 0, sizeof(id));
+		if (ident_read(&id, o, err) == -1) {
+			pki_trust_free(id.trust);
+			X509_free(id.cert);
+			EVP_PKEY_free(id.key);
+			return -1;
+		}
+	}
+	cs->trust = id.trust;
+	cs->cert = id.cert;
+	cs->key = id.key;
+	memcpy(cs->cert_fp, id.cert_fp, sizeof(cs->cert_fp));
 	return 0;
 }
 
@@ -999,7 +1065,8 @@ csession_free(struct csession *cs)
 	wbuf_free(&cs->sbody);
 	wbuf_free(&cs->sout);
 	record_channel_clear(&cs->ch);
-	pki_trust_free(cs->trust);
+	if (!cs->trust_borrowed)
+		pki_trust_free(cs->trust);
 	X509_free(cs->cert);
 	X509_free(cs->peer_cert);
 	EVP_PKEY_free(cs->key);

@@ -24,7 +24,23 @@
 #include "record.h"
 #include "transcript.h"
 
+/*
+ * A client identity loaded once and shared by many sessions, as an
+ * SSL_CTX is: the CA (and CRL), the certificate and its key, checked to
+ * match.  A program that opens many sessions (a load generator, a
+ * reconnecting client) pays the PEM decoding once.
+ */
+struct csession_ident {
+	struct pki_trust	*trust;
+	X509			*cert;
+	EVP_PKEY		*key;
+	uint8_t			 cert_fp[SC_SHA256_LEN];
+};
+
 struct csession_opts {
+	/* When set, ca, crl, cert and key are not read: it must outlive
+	 * every session opened with it. */
+	const struct csession_ident *ident;
 	const char	*host;
 	const char	*port;
 	const char	*ca;
@@ -55,7 +71,8 @@ struct csession {
 	int			 fd;
 	int			 timeout_ms;
 	enum csession_state	 state;
-	struct pki_trust	*trust;
+	struct pki_trust	*trust;		/* own, or the ident's */
+	int			 trust_borrowed;
 	X509			*cert;
 	EVP_PKEY		*key;
 	uint8_t			 cert_fp[SC_SHA256_LEN];
@@ -102,6 +119,10 @@ struct cs_event {
  */
 struct csession *csession_open(const struct csession_opts *,
 	    struct csession_err *err);
+/* Load o's ca, crl, cert and key for csession_opts.ident; NULL on error. */
+struct csession_ident *csession_ident_load(const struct csession_opts *o,
+	    struct csession_err *err);
+void	csession_ident_free(struct csession_ident *);
 /* REGISTER or LOGIN under K_temp, then the second DH.  0 or -1. */
 int	csession_register(struct csession *, const char *user,
 	    const char *email, const char *password);

@@ -691,11 +691,25 @@ lat_add(struct child *ch, double t0, double t1)
  * whose CN is its name (bind_certificates, the default), so each bench
  * account has its own; a bare handshake uses alice's.
  */
+/*
+ * Each process loads an identity once (csession_ident) and reuses it for
+ * every session, as the TLS reference client reuses its SSL_CTX: both
+ * sides then pay per handshake only the handshake.  A few names are
+ * cached per process; the relay's hundred users load theirs each time.
+ */
+#define IDENT_CACHE	8
+static struct {
+	char			 who[32];
+	struct csession_ident	*id;
+} ident_cache[IDENT_CACHE];
+
 static void
 client_opts(struct bench *b, struct csession_opts *o, char *port,
     size_t portlen, const char *who)
 {
+	struct csession_err err;
 	char file[64];
+	size_t i;
 
 	snprintf(port, portlen, "%d", b->e.port);
 	memset(o, 0, sizeof(*o));
@@ -708,6 +722,24 @@ client_opts(struct bench *b, struct csession_opts *o, char *port,
 	o->key = scenv_ca_file(&b->e, file);
 	o->server_name = "localhost";
 	o->timeout_ms = 60000;
+	for (i = 0; i < IDENT_CACHE; i++) {
+		if (ident_cache[i].id != NULL &&
+		    strcmp(ident_cache[i].who, who) == 0) {
+			o->ident = ident_cache[i].id;
+			return;
+		}
+		if (ident_cache[i].id == NULL &&
+		    strlen(who) < sizeof(ident_cache[i].who)) {
+			/* On failure csession_open() reports it. */
+			if ((ident_cache[i].id = csession_ident_load(o,
+			    &err)) == NULL)
+				return;
+			strlcpy(ident_cache[i].who, who,
+			    sizeof(ident_cache[i].who));
+			o->ident = ident_cache[i].id;
+			return;
+		}
+	}
 }
 
 /* A handshake as who (alice when NULL); NULL on failure. */
