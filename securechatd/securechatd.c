@@ -99,6 +99,8 @@ main(int argc, char **argv)
 	if ((problems = conf_check_env(&conf)) > 0)
 		fatalx("%s: %d problem(s) on this host, see above", conffile,
 		    problems);
+	/* conf.path has it from here on. */
+	free(conffile);
 	master_main(&conf, text, textlen);
 	/* NOTREACHED */
 }
