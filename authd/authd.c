@@ -44,6 +44,7 @@
 #include "envelope.h"
 #include "ipc.h"
 #include "log.h"
+#include "util.h"
 #include "msg.h"
 #include "password.h"
 #include "privdrop.h"
@@ -1433,7 +1434,6 @@ authd_main(int argc, char **argv)
 {
 	struct dbconf dbc;
 	struct privdrop_spec spec;
-	struct sigaction sa;
 	int ch;
 
 	memset(&conf, 0, sizeof(conf));
@@ -1530,16 +1530,7 @@ authd_main(int argc, char **argv)
 		log_info("scrypt parameters lowered by configuration: N=2^%u "
 		    "r=%u p=%u", conf.log2n, conf.r, conf.p);
 
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = on_signal;
-	if (sigaction(SIGTERM, &sa, NULL) == -1 ||
-	    sigaction(SIGINT, &sa, NULL) == -1)
-		fatal("sigaction");
-	sa.sa_handler = SIG_IGN;
-	if (sigaction(SIGPIPE, &sa, NULL) == -1 ||
-	    sigaction(SIGHUP, &sa, NULL) == -1)
-		fatal("sigaction");
+	daemon_signals(on_signal);
 
 	/* The secret is read as root, before anything else happens. */
 	if (dbconf_load(conf.dbconf_path, &dbc) == -1)

@@ -20,6 +20,7 @@
 #include "buf.h"
 #include "ipc.h"
 #include "log.h"
+#include "util.h"
 
 static volatile sig_atomic_t	chanserv_quit;
 
@@ -44,18 +45,7 @@ chanserv_inherit_ctl(void)
 void
 chanserv_signals(void)
 {
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = sighandler;	/* no SA_RESTART: poll returns */
-	if (sigaction(SIGTERM, &sa, NULL) == -1 ||
-	    sigaction(SIGINT, &sa, NULL) == -1)
-		fatal("sigaction");
-	sa.sa_handler = SIG_IGN;
-	if (sigaction(SIGPIPE, &sa, NULL) == -1 ||
-	    sigaction(SIGHUP, &sa, NULL) == -1)
-		fatal("sigaction");
+	daemon_signals(sighandler);
 }
 
 int

@@ -7,7 +7,9 @@
 #include <sys/uio.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 int
@@ -148,4 +150,28 @@ ipc_msg_clear(struct ipc_msg *m)
 {
 	explicit_bzero(m->body, m->len);
 	m->len = 0;
+}
+
+int
+ipc_wait_readable(int sock, int timeout_ms)
+{
+	struct pollfd pfd;
+	struct timespec start, now;
+	int r, left = timeout_ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		pfd.fd = sock;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if ((r = poll(&pfd, 1, left)) > 0)
+			return 0;
+		if (r == 0 || errno != EINTR)
+			return -1;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = timeout_ms - (int)((now.tv_sec - start.tv_sec) * 1000 +
+		    (now.tv_nsec - start.tv_nsec) / 1000000);
+		if (left <= 0)
+			return -1;
+	}
 }

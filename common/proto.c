@@ -200,68 +200,29 @@ wait_fd(int fd, short events, const struct timespec *deadline)
 }
 
 /*
- * Read exactly n bytes.  Returns n, 0 on EOF before the first byte, -1 on
- * error (errno; ETIMEDOUT on the deadline, ECONNRESET for EOF mid-way).
- * On a socket the read is tried first (MSG_DONTWAIT) and poll(2) only
- * waits when nothing is there: a payload usually arrives with its
- * header, and a poll per read was a third of a worker's system calls.
- * Anything else (a pipe, a file in the tests) is polled first, as a
- * blocking read could outlive the deadline.
+ * Move exactly n bytes: read them into p (POLLIN) or write them from p
+ * (POLLOUT).  Returns n, 0 on EOF before the first byte read, -1 on error
+ * (errno; ETIMEDOUT on the deadline, ECONNRESET for EOF mid-way).
+ *
+ * On a socket the call is tried first (MSG_DONTWAIT) and poll(2) only
+ * waits when it would block: a payload usually arrives with its header,
+ * and a poll before every read and write was a third of a worker's
+ * system calls.  MSG_DONTWAIT also keeps a full socket buffer from
+ * holding a write past the deadline; MSG_NOSIGNAL makes a closed peer an
+ * error, not a SIGPIPE.  Anything else (a pipe, a file in the tests) is
+ * polled first, since a blocking call could outlive the deadline.
  */
 static ssize_t
-read_full(int fd, void *buf, size_t n, const struct timespec *deadline)
+io_full(int fd, short dir, uint8_t *p, size_t n,
+    const struct timespec *deadline)
 {
-	uint8_t *p = buf;
-	size_t got = 0;
-	ssize_t r;
-	int w, notsock = 0, wait = 0;
-
-	while (got < n) {
-		if (wait || notsock) {
-			if ((w = wait_fd(fd, POLLIN, deadline)) == -1)
-				return -1;
-			if (w == 0) {
-				errno = ETIMEDOUT;
-				return -1;
-			}
-		}
-		wait = 1;
-		if (!notsock) {
-			r = recv(fd, p + got, n - got, MSG_DONTWAIT);
-			if (r == -1 && errno == ENOTSOCK) {
-				notsock = 1;
-				continue;
-			}
-		} else
-			r = read(fd, p + got, n - got);
-		if (r == -1 && (errno == EINTR || errno == EAGAIN ||
-		    errno == EWOULDBLOCK))
-			continue;
-		if (r == -1)
-			return -1;
-		if (r == 0) {
-			if (got == 0)
-				return 0;
-			errno = ECONNRESET;
-			return -1;
-		}
-		got += (size_t)r;
-	}
-	return (ssize_t)got;
-}
-
-static int
-write_full(int fd, const void *buf, size_t n, const struct timespec *deadline)
-{
-	const uint8_t *p = buf;
 	size_t done = 0;
 	ssize_t r;
 	int w, notsock = 0, wait = 0;
 
 	while (done < n) {
-		/* As read_full(): a socket is tried before it is polled. */
 		if (wait || notsock) {
-			if ((w = wait_fd(fd, POLLOUT, deadline)) == -1)
+			if ((w = wait_fd(fd, dir, deadline)) == -1)
 				return -1;
 			if (w == 0) {
 				errno = ETIMEDOUT;
@@ -269,28 +230,46 @@ write_full(int fd, const void *buf, size_t n, const struct timespec *deadline)
 			}
 		}
 		wait = 1;
-		/*
-		 * MSG_DONTWAIT: a blocking write could otherwise outlive the
-		 * deadline once the socket buffer is full; MSG_NOSIGNAL: a
-		 * closed peer is an error, not a SIGPIPE.
-		 */
-		if (!notsock) {
-			r = send(fd, p + done, n - done,
+		if (!notsock)
+			r = dir == POLLIN ?
+			    recv(fd, p + done, n - done, MSG_DONTWAIT) :
+			    send(fd, p + done, n - done,
 			    MSG_NOSIGNAL | MSG_DONTWAIT);
-			if (r == -1 && errno == ENOTSOCK) {
-				notsock = 1;
-				continue;
-			}
-		} else
-			r = write(fd, p + done, n - done);
+		else
+			r = dir == POLLIN ? read(fd, p + done, n - done) :
+			    write(fd, p + done, n - done);
+		if (r == -1 && errno == ENOTSOCK && !notsock) {
+			notsock = 1;
+			continue;
+		}
 		if (r == -1 && (errno == EINTR || errno == EAGAIN ||
 		    errno == EWOULDBLOCK))
 			continue;
 		if (r == -1)
 			return -1;
+		if (r == 0 && dir == POLLIN) {
+			if (done == 0)
+				return 0;
+			errno = ECONNRESET;
+			return -1;
+		}
 		done += (size_t)r;
 	}
-	return 0;
+	return (ssize_t)done;
+}
+
+static ssize_t
+read_full(int fd, void *buf, size_t n, const struct timespec *deadline)
+{
+	return io_full(fd, POLLIN, buf, n, deadline);
+}
+
+static int
+write_full(int fd, const void *buf, size_t n, const struct timespec *deadline)
+{
+	/* io_full() only reads from buf when writing. */
+	return io_full(fd, POLLOUT, (uint8_t *)(uintptr_t)buf, n,
+	    deadline) == -1 ? -1 : 0;
 }
 
 int

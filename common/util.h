@@ -24,5 +24,12 @@ uint8_t	*read_file_bounded(const char *path, size_t max, size_t *lenp);
 int	write_file_new(const char *path, const void *, size_t, int mode, int force);
 /* Milliseconds since the epoch (CLOCK_REALTIME). */
 uint64_t now_ms(void);
+/*
+ * A helper daemon's signals: SIGTERM and SIGINT call on_term (installed
+ * without SA_RESTART, so that a blocking poll returns), SIGPIPE and
+ * SIGHUP are ignored (the master reloads, not its helpers).  Fatal on
+ * failure.
+ */
+void	daemon_signals(void (*on_term)(int));
 
 #endif

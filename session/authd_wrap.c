@@ -7,10 +7,8 @@
 #include "authd_wrap.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "account.h"
 #include "authd/authd.h"
@@ -23,33 +21,6 @@
 #include "sccrypto.h"
 
 static uint32_t	authd_wrap_id;
-
-static int
-wait_readable(int fd, int timeout_ms)
-{
-	struct pollfd pfd;
-	struct timespec start, now;
-	int r, left = timeout_ms;
-
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	for (;;) {
-		pfd.fd = fd;
-		pfd.events = POLLIN;
-		pfd.revents = 0;
-		r = poll(&pfd, 1, left);
-		if (r > 0)
-			return 0;
-		if (r == 0)
-			return -1;
-		if (errno != EINTR)
-			return -1;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		left = timeout_ms - (int)((now.tv_sec - start.tv_sec) * 1000 +
-		    (now.tv_nsec - start.tv_nsec) / 1000000);
-		if (left <= 0)
-			return -1;
-	}
-}
 
 /*
  * The answer buffer.  The worker makes one call at a time, so one static
@@ -124,7 +95,7 @@ authd_rpc(int ch, uint16_t type, struct wbuf *b, uint16_t restype,
 		log_warn("authd: malloc");
 		return AUTHD_RES_INTERNAL;
 	}
-	if (wait_readable(ch, AUTHD_WRAP_TIMEOUT_MS) == -1) {
+	if (ipc_wait_readable(ch, AUTHD_WRAP_TIMEOUT_MS) == -1) {
 		log_warnx("authd: no answer");
 		msg_release(m);
 		return AUTHD_RES_UNAVAILABLE;

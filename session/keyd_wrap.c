@@ -5,10 +5,8 @@
 #include "keyd_wrap.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "buf.h"
 #include "ipc.h"
@@ -17,30 +15,6 @@
 
 static uint32_t		keyd_wrap_id;
 static struct ipc_msg	keyd_wrap_msg;	/* the worker makes one call at a time */
-
-static int
-wait_readable(int fd, int timeout_ms)
-{
-	struct timespec start, now;
-	struct pollfd pfd;
-	int r, left = timeout_ms;
-
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	for (;;) {
-		pfd.fd = fd;
-		pfd.events = POLLIN;
-		pfd.revents = 0;
-		if ((r = poll(&pfd, 1, left)) > 0)
-			return 0;
-		if (r == 0 || errno != EINTR)
-			return -1;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		left = timeout_ms - (int)((now.tv_sec - start.tv_sec) * 1000 +
-		    (now.tv_nsec - start.tv_nsec) / 1000000);
-		if (left <= 0)
-			return -1;
-	}
-}
 
 /*
  * Send one request and receive its reply into keyd_wrap_msg; 0 only for
@@ -63,7 +37,7 @@ keyd_call(int ch, uint16_t type, const struct wbuf *b, uint16_t want,
 		log_warn("keyd %s: send", what);
 		return -1;
 	}
-	if (wait_readable(ch, KEYD_REPLY_TIMEOUT_MS) == -1) {
+	if (ipc_wait_readable(ch, KEYD_REPLY_TIMEOUT_MS) == -1) {
 		log_warnx("keyd %s: no reply", what);
 		return -1;
 	}
