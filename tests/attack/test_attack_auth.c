@@ -140,25 +140,24 @@ expect_code(int got, int want, const char *what)
 }
 
 static int
-setup(void **state)
+ready(struct scenv *e)
 {
-	(void)state;
-	if (scenv_setup(&env, "atk-auth") == -1)
-		goto fail;
-	snprintf(env.extra_conf, sizeof(env.extra_conf),
-	    "auth_max_failures %d\nauth_failure_window %d\n"
-	    /* Accounts here share alice's certificate: not what is tested. */
-	    "bind_certificates no\n", MAX_FAILURES, WINDOW_S);
-	if (scenv_start(&env) == -1)
-		goto fail;
+	(void)e;	/* register_s uses env */
 	if (register_s(NULL, "victim", "victim@example.org", VICTIM_PW) != 0 ||
 	    register_s(NULL, "erin", "erin@example.org", ERIN_PW) != 0 ||
 	    register_s(NULL, "frank", "frank@example.org", FRANK_PW) != 0)
-		goto fail;
+		return -1;
 	return 0;
- fail:
-	scenv_teardown(&env);
-	return -1;
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	return scenv_up(&env, "atk-auth", NULL, ready,
+	    "auth_max_failures %d\nauth_failure_window %d\n"
+	    /* Accounts here share alice's certificate: not what is tested. */
+	    "bind_certificates no\n", MAX_FAILURES, WINDOW_S);
 }
 
 static int

@@ -89,6 +89,7 @@
 #include "attackutil.h"
 #include "audit.h"
 #include "authd/authd.h"
+#include "authdutil.h"
 #include "buf.h"
 #include "ipc.h"
 #include "keyd/keyd.h"
@@ -200,19 +201,8 @@ show_log(const struct helper *h)
 static int
 new_channel(struct helper *h, uint64_t serial, const char *addr)
 {
-	struct wbuf b;
-	int sv[2];
-
-	assert_int_equal(ipc_socketpair(sv), 0);
-	wbuf_init(&b, 256);
-	wbuf_put_u64(&b, serial);
-	wbuf_put_str16(&b, addr, strlen(addr));
-	assert_false(b.err);
-	assert_int_equal(ipc_send_fd(h->ctl, h == &kd ? KEYD_CTL_NEW_CHANNEL :
-	    AUTHD_CTL_NEW_CHANNEL, 0, b.data, b.len, sv[1]), 0);
-	wbuf_free(&b);
-	close(sv[1]);
-	return sv[0];
+	return au_chan_send(h->ctl, h == &kd ? KEYD_CTL_NEW_CHANNEL :
+	    AUTHD_CTL_NEW_CHANNEL, serial, addr);
 }
 
 /*
@@ -1283,12 +1273,36 @@ test_real_worker_confined(void **state)
 
 /* ---- setup ---- */
 
+/* Both certificates in DER, and one account. */
+static int
+ready(struct scenv *e)
+{
+	char err[256];
+	struct csession *cs;
+	X509 *cli;
+
+	if ((srv_cert = pki_load_cert(scenv_ca_file(e, "server.pem"), err,
+	    sizeof(err))) == NULL ||
+	    pki_cert_to_der(srv_cert, srv_der, sizeof(srv_der), &srv_derlen) ==
+	    -1 || (cli = pki_load_cert(scenv_ca_file(e, "alice.pem"), err,
+	    sizeof(err))) == NULL)
+		return -1;
+	if (pki_cert_to_der(cli, cli_der, sizeof(cli_der), &cli_derlen) == -1) {
+		X509_free(cli);
+		return -1;
+	}
+	X509_free(cli);
+	if ((cs = at_register(e, "alice", NULL, "walter",
+	    "walter@example.org", "walter password 1")) == NULL)
+		return -1;
+	csession_free(cs);
+	return 0;
+}
+
 static int
 setup(void **state)
 {
-	char err[256], nlog2[12];
-	struct csession *cs;
-	X509 *cli;
+	char nlog2[12];
 
 	(void)state;
 	if (geteuid() != 0) {
@@ -1296,28 +1310,10 @@ setup(void **state)
 		    "privilege drop is what it tests)\n");
 		return -1;
 	}
-	if (scenv_setup(&env, "atk-privsep") == -1)
-		goto fail;
 	/* Accounts here share certificates: not what is tested. */
-	snprintf(env.extra_conf, sizeof(env.extra_conf),
-	    "bind_certificates no\n");
-	if (scenv_start(&env) == -1)
-		goto fail;
-	if ((srv_cert = pki_load_cert(scenv_ca_file(&env, "server.pem"), err,
-	    sizeof(err))) == NULL ||
-	    pki_cert_to_der(srv_cert, srv_der, sizeof(srv_der), &srv_derlen) ==
-	    -1 || (cli = pki_load_cert(scenv_ca_file(&env, "alice.pem"), err,
-	    sizeof(err))) == NULL)
-		goto fail;
-	if (pki_cert_to_der(cli, cli_der, sizeof(cli_der), &cli_derlen) == -1) {
-		X509_free(cli);
-		goto fail;
-	}
-	X509_free(cli);
-	if ((cs = at_register(&env, "alice", NULL, "walter",
-	    "walter@example.org", "walter password 1")) == NULL)
-		goto fail;
-	csession_free(cs);
+	if (scenv_up(&env, "atk-privsep", NULL, ready,
+	    "bind_certificates no\n") == -1)
+		return -1;
 
 	/* master.c's helper_start(), with scenv's configuration. */
 	{
@@ -1339,9 +1335,6 @@ setup(void **state)
 		helper_start(&ad, aargv);
 	}
 	return 0;
- fail:
-	scenv_teardown(&env);
-	return -1;
 }
 
 static int

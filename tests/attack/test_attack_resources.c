@@ -57,41 +57,39 @@ static struct csession *honest;	/* lives through the whole file */
 static int hs_timeout_s;	/* scenv's handshake_timeout */
 
 static int
-setup(void **state)
+ready(struct scenv *e)
 {
 	struct csession *cs;
 	char *conf, *p;
 
-	(void)state;
-	if (scenv_setup(&env, "atk-res") == -1)
-		goto fail;
-	snprintf(env.extra_conf, sizeof(env.extra_conf),
-	    "max_sessions %d\nmax_per_source %d\nmax_startups %d\n"
-	    /* Accounts here share certificates: not what is tested. */
-	    "bind_certificates no\n",
-	    MAX_SESSIONS, MAX_PER_SOURCE, MAX_STARTUPS);
-	if (scenv_start(&env) == -1)
-		goto fail;
 	/* The timeout scenv chose, read back from the file it wrote. */
-	if ((conf = tu_read(env.conf, NULL)) == NULL ||
+	if ((conf = tu_read(e->conf, NULL)) == NULL ||
 	    (p = strstr(conf, "\nhandshake_timeout ")) == NULL ||
 	    sscanf(p, "\nhandshake_timeout %d", &hs_timeout_s) != 1 ||
 	    hs_timeout_s < 1) {
 		free(conf);
-		goto fail;
+		return -1;
 	}
 	free(conf);
-	if ((cs = at_register(&env, "alice", NULL, USER, "rita@example.org",
+	if ((cs = at_register(e, "alice", NULL, USER, "rita@example.org",
 	    USER_PW)) == NULL)
-		goto fail;
+		return -1;
 	csession_free(cs);
-	if ((honest = at_login(&env, "alice", NULL, USER, USER_PW)) == NULL ||
+	if ((honest = at_login(e, "alice", NULL, USER, USER_PW)) == NULL ||
 	    at_chat(honest, "first words") == -1)
-		goto fail;
+		return -1;
 	return 0;
- fail:
-	scenv_teardown(&env);
-	return -1;
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	return scenv_up(&env, "atk-res", NULL, ready,
+	    "max_sessions %d\nmax_per_source %d\nmax_startups %d\n"
+	    /* Accounts here share certificates: not what is tested. */
+	    "bind_certificates no\n",
+	    MAX_SESSIONS, MAX_PER_SOURCE, MAX_STARTUPS);
 }
 
 static int

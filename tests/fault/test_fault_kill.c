@@ -48,11 +48,6 @@
 
 static struct scenv env;
 
-static const char *const users[] = { "alice", "bob", "carol" };
-#define PASS(u)	(strcmp((u), "alice") == 0 ? "alice password 1" : \
-		 strcmp((u), "bob") == 0 ? "bob password 12" : \
-		 "carol password 123")
-
 static double
 elapsed_since(const struct timespec *t0)
 {
@@ -66,31 +61,13 @@ elapsed_since(const struct timespec *t0)
 static int
 setup(void **state)
 {
-	struct fu_sess s;
-	size_t i;
-
 	(void)state;
-	if (scenv_setup(&env, "fkill") == -1)
-		goto fail;
-	snprintf(env.extra_conf, sizeof(env.extra_conf),
+	return scenv_up(&env, "fkill", NULL, fu_register_users,
 	    "max_per_source %d\n"
 	    /* A pool of two, whatever the number of CPUs. */
 	    "authd_processes 2\n"
 	    /* Accounts here share certificates: not what is tested. */
 	    "bind_certificates no\n", PER_SOURCE);
-	if (scenv_start(&env) == -1)
-		goto fail;
-	/* Every account the tests use, registered with its own cert. */
-	for (i = 0; i < sizeof(users) / sizeof(users[0]); i++) {
-		if (fu_sess_login(&env, &s, users[i], users[i],
-		    PASS(users[i]), 1, NULL) == -1)
-			goto fail;
-		fu_sess_free(&s);
-	}
-	return 0;
- fail:
-	scenv_teardown(&env);
-	return -1;
 }
 
 static int
@@ -114,7 +91,7 @@ quiet(void)
 static void
 login(struct fu_sess *s, const char *user)
 {
-	assert_int_equal(fu_sess_login(&env, s, user, user, PASS(user), 0,
+	assert_int_equal(fu_sess_login(&env, s, user, user, fu_pass(user), 0,
 	    NULL), 0);
 }
 
@@ -286,7 +263,7 @@ bg_login_run(void *arg)
 {
 	struct bg_login *b = arg;
 
-	b->rc = csession_login(b->cs, "bob", PASS("bob"));
+	b->rc = csession_login(b->cs, "bob", fu_pass("bob"));
 	return NULL;
 }
 
@@ -297,21 +274,7 @@ bg_login_run(void *arg)
 static pid_t
 authd_pid(int instance, int *starts)
 {
-	char needle[64], *log, *p;
-	pid_t pid = -1;
-	int n = 0;
-
-	snprintf(needle, sizeof(needle), "started authd[%d] (pid ", instance);
-	if ((log = tu_read(env.log, NULL)) == NULL)
-		return -1;
-	for (p = log; (p = strstr(p, needle)) != NULL; p += strlen(needle)) {
-		pid = (pid_t)atoi(p + strlen(needle));
-		n++;
-	}
-	free(log);
-	if (starts != NULL)
-		*starts = n;
-	return pid;
+	return fu_authd_started(&env, instance, 0, starts);
 }
 
 /* 0 or 1: which of the two authd pids holds the worker's authd channel. */
@@ -422,7 +385,7 @@ test_kill_authd(void **state)
 	    needle, "\"status\":\"signal 9\"", NULL), 0);
 
 	/* The other instance serves, whether the victim is back or not. */
-	assert_int_equal(csession_login(other, "alice", PASS("alice")), 0);
+	assert_int_equal(csession_login(other, "alice", fu_pass("alice")), 0);
 	assert_int_equal(fu_chat(other, "the other authd", 10000), 0);
 	csession_free(other);
 
@@ -445,7 +408,7 @@ test_kill_authd(void **state)
 	 * whose handshake was done before the kill stays bound to the dead
 	 * instance, and its LOGIN, sent now, gets UNAVAILABLE too.
 	 */
-	assert_int_equal(csession_login(early, "carol", PASS("carol")), -1);
+	assert_int_equal(csession_login(early, "carol", fu_pass("carol")), -1);
 	assert_int_equal(early->err.remote, 1);
 	assert_int_equal(early->err.code, SC_E_UNAVAILABLE);
 	csession_free(early);
@@ -470,7 +433,8 @@ test_kill_authd(void **state)
 	}
 	assert_int_not_equal(holders[0], holders[1]);
 	for (i = 0; i < 2; i++) {
-		assert_int_equal(csession_login(two[i], "bob", PASS("bob")), 0);
+		assert_int_equal(csession_login(two[i], "bob",
+		    fu_pass("bob")), 0);
 		assert_int_equal(fu_chat(two[i], "authd is back", 10000), 0);
 		csession_free(two[i]);
 	}
@@ -494,7 +458,7 @@ test_kill_worker(void **state)
 	(void)state;
 	quiet();
 	for (i = 0; i < PER_SOURCE; i++) {
-		login(&s[i], users[i % 3]);
+		login(&s[i], fu_users[i % 3]);
 		assert_int_equal(fu_chat(s[i].cs, "hello", 10000), 0);
 	}
 	/* The limit holds: one more from this address is refused. */
@@ -527,15 +491,15 @@ test_kill_worker(void **state)
 		if (i != 1)
 			assert_int_equal(fu_chat(s[i].cs, "still here", 10000),
 			    0);
-	assert_int_equal(fu_sess_login(&env, &extra, "bob", "bob", PASS("bob"),
-	    0, &code), 0);
+	assert_int_equal(fu_sess_login(&env, &extra, "bob", "bob",
+	    fu_pass("bob"), 0, &code), 0);
 	assert_int_equal(fu_chat(extra.cs, "in the freed slot", 10000), 0);
 	/* Lines the killed worker wrote are intact and verify. */
 	check_transcript(&s[1], s[1].str, "bob", 2);
 	for (i = 0; i < PER_SOURCE; i++) {
 		if (i != 1) {
 			assert_int_equal(fu_sess_close(&s[i]), 0);
-			check_transcript(&s[i], s[i].str, users[i % 3], 6);
+			check_transcript(&s[i], s[i].str, fu_users[i % 3], 6);
 		}
 		fu_sess_free(&s[i]);
 	}
@@ -553,7 +517,7 @@ login_when_back(const char *user, int timeout_s)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
-		cs = fu_login(&env, user, user, PASS(user), 0, &code, reason,
+		cs = fu_login(&env, user, user, fu_pass(user), 0, &code, reason,
 		    sizeof(reason));
 		if (cs != NULL) {
 			int rc = fu_chat(cs, "database is back", 10000);
@@ -580,7 +544,7 @@ login_refused_unavailable(const char *user, int reg, double max_s)
 	int code;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	cs = fu_login(&env, "carol", user, PASS("carol"), reg, &code, reason,
+	cs = fu_login(&env, "carol", user, fu_pass("carol"), reg, &code, reason,
 	    sizeof(reason));
 	secs = elapsed_since(&t0);
 	fprintf(stderr, "%s with the database down: %s \"%s\" after %.1f s\n",

@@ -45,11 +45,6 @@
 
 static struct scenv env;
 
-static const char *const users[] = { "alice", "bob", "carol" };
-#define PASS(u)	(strcmp((u), "alice") == 0 ? "alice password 1" : \
-		 strcmp((u), "bob") == 0 ? "bob password 12" : \
-		 "carol password 123")
-
 static double
 elapsed_since(const struct timespec *t0)
 {
@@ -60,41 +55,31 @@ elapsed_since(const struct timespec *t0)
 	    (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+/* The daemon inherits our environment: hand it our socket. */
 static int
-setup(void **state)
+start_notified(struct scenv *e)
 {
-	struct fu_sess s;
 	char path[PATH_MAX];
-	size_t i;
 	int rc;
 
-	(void)state;
-	if (scenv_setup(&env, "fsig") == -1)
-		goto fail;
-	snprintf(env.extra_conf, sizeof(env.extra_conf), "drain_timeout %d\n",
-	    DRAIN_S);
-	/* The daemon inherits our environment: hand it our socket. */
-	snprintf(path, sizeof(path), "%s/notify.sock", env.dir);
+	snprintf(path, sizeof(path), "%s/notify.sock", e->dir);
 	if (fu_notify_start(path) == -1) {
 		fprintf(stderr, "notify socket %s: %s\n", path,
 		    strerror(errno));
-		goto fail;
+		return -1;
 	}
 	setenv("NOTIFY_SOCKET", path, 1);
-	rc = scenv_start(&env);
+	rc = scenv_start(e);
 	unsetenv("NOTIFY_SOCKET");
-	if (rc == -1)
-		goto fail;
-	for (i = 0; i < sizeof(users) / sizeof(users[0]); i++) {
-		if (fu_sess_login(&env, &s, users[i], users[i],
-		    PASS(users[i]), 1, NULL) == -1)
-			goto fail;
-		fu_sess_free(&s);
-	}
-	return 0;
- fail:
-	scenv_teardown(&env);
-	return -1;
+	return rc;
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	return scenv_up(&env, "fsig", start_notified, fu_register_users,
+	    "drain_timeout %d\n", DRAIN_S);
 }
 
 static int
@@ -109,7 +94,7 @@ teardown(void **state)
 static void
 login(struct fu_sess *s, const char *user)
 {
-	assert_int_equal(fu_sess_login(&env, s, user, user, PASS(user), 0,
+	assert_int_equal(fu_sess_login(&env, s, user, user, fu_pass(user), 0,
 	    NULL), 0);
 }
 
@@ -121,7 +106,7 @@ refused(const char *user, int code, const char *word)
 	char reason[512];
 	int got;
 
-	cs = fu_login(&env, user, user, PASS(user), 0, &got, reason,
+	cs = fu_login(&env, user, user, fu_pass(user), 0, &got, reason,
 	    sizeof(reason));
 	assert_null(cs);
 	assert_int_equal(got, code);

@@ -34,7 +34,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -45,6 +44,7 @@
 #include "authd/authd.h"
 #include "buf.h"
 #include "csession.h"
+#include "fakeauthd.h"
 #include "faultutil.h"
 #include "ipc.h"
 #include "proto.h"
@@ -56,30 +56,23 @@
 
 static struct scenv env;
 
+/* Every session here uses alice's account. */
+static int
+ready(struct scenv *e)
+{
+	return fu_register(e, "alice", PASSWORD);
+}
+
 static int
 setup(void **state)
 {
-	struct fu_sess s;
-
 	(void)state;
-	if (scenv_setup(&env, "apool") == -1)
-		goto fail;
-	snprintf(env.extra_conf, sizeof(env.extra_conf),
+	return scenv_up(&env, "apool", NULL, ready,
 	    "authd_processes 2\n"
 	    "max_per_source 32\n"
 	    "max_startups 64\n"
 	    /* Every session here uses alice's certificate. */
 	    "bind_certificates no\n");
-	if (scenv_start(&env) == -1)
-		goto fail;
-	if (fu_sess_login(&env, &s, "alice", "alice", PASSWORD, 1, NULL) ==
-	    -1)
-		goto fail;
-	fu_sess_free(&s);
-	return 0;
- fail:
-	scenv_teardown(&env);
-	return -1;
 }
 
 static int
@@ -97,20 +90,7 @@ teardown(void **state)
 static pid_t
 started_pid(int instance, int nth)
 {
-	char needle[64], *log, *p;
-	pid_t pid = -1;
-	int n = 0;
-
-	snprintf(needle, sizeof(needle), "started authd[%d] (pid ", instance);
-	if ((log = tu_read(env.log, NULL)) == NULL)
-		return -1;
-	for (p = log; (p = strstr(p, needle)) != NULL; p += strlen(needle))
-		if (++n == nth) {
-			pid = (pid_t)atoi(p + strlen(needle));
-			break;
-		}
-	free(log);
-	return pid;
+	return fu_authd_started(&env, instance, nth, NULL);
 }
 
 static pid_t
@@ -404,29 +384,7 @@ test_kill_one(void **state)
 static void
 reconfigure(const char *keyword, const char *value, int nth_reload)
 {
-	char *text, *out, *p;
-	size_t n = strlen(keyword), olen = 0;
-
-	text = tu_read(env.conf, NULL);
-	assert_non_null(text);
-	out = malloc(strlen(text) + n + strlen(value) + 4);
-	assert_non_null(out);
-	for (p = text; *p != '\0';) {
-		size_t len = strcspn(p, "\n");
-
-		if (!(strncmp(p, keyword, n) == 0 && p[n] == ' ')) {
-			memcpy(out + olen, p, len);
-			olen += len;
-			out[olen++] = '\n';
-		}
-		p += len;
-		if (*p == '\n')
-			p++;
-	}
-	olen += (size_t)sprintf(out + olen, "%s %s\n", keyword, value);
-	assert_int_equal(tu_write(env.conf, out, olen), 0);
-	free(out);
-	free(text);
+	assert_int_equal(scenv_conf_set(&env, keyword, value), 0);
 	assert_int_equal(kill(env.pid, SIGHUP), 0);
 	assert_int_equal(fu_audit_wait(&env, nth_reload, 20,
 	    "\"event\":\"config_reloaded\"", NULL), 0);
@@ -502,21 +460,52 @@ test_reload(void **state)
 
 /* ---- stand-in authds: an instance speaks only for its sessions ---- */
 
-static void
-put_authenticated(uint64_t serial, const uint8_t *user, size_t ulen)
+/*
+ * A new channel, for session serial: forge, for session serial - 1 (the
+ * other instance's), a KILL_WORKER and an AUTHENTICATED as "mallory".
+ */
+static int
+fake_channel(uint64_t serial)
 {
-	static const uint8_t fp[AUTHD_CERT_FP_LEN];
-	struct wbuf b;
+	uint8_t body[8];
+	int k;
 
-	wbuf_init(&b, 128);
-	wbuf_put_u64(&b, serial);
-	wbuf_put_u64(&b, 42);
-	wbuf_put_str16(&b, user, ulen);
-	wbuf_put(&b, fp, sizeof(fp));
-	if (b.err || ipc_send(IPC_CTL_FD, AUTHD_CTL_AUTHENTICATED, 0, b.data,
-	    b.len) == -1)
-		_exit(1);
-	wbuf_free(&b);
+	for (k = 0; k < 8; k++)
+		body[k] = (uint8_t)((serial - 1) >> (56 - 8 * k));
+	if (ipc_send(IPC_CTL_FD, AUTHD_CTL_KILL_WORKER, 0, body,
+	    sizeof(body)) == -1)
+		return -1;
+	return fa_authenticated(serial - 1, "mallory", 7);
+}
+
+/* A LOGIN on its own channel is accepted; a FETCH finds nothing queued. */
+static int
+fake_request(int fd, uint64_t serial, const struct ipc_msg *m)
+{
+	const uint8_t *u;
+	struct cursor c;
+	struct wbuf b;
+	size_t ulen;
+	int rc = 0;
+
+	if (m->hdr.type == AUTHD_REQ_LOGIN) {
+		cur_init(&c, m->body, m->len);
+		if ((u = cur_str16(&c, &ulen, 32)) == NULL ||
+		    fa_authenticated(serial, u, ulen) == -1)
+			return -1;
+		return fa_login_ok(fd, m->hdr.id, u, ulen);
+	}
+	if (m->hdr.type == AUTHD_REQ_FETCH) {
+		wbuf_init(&b, 256);
+		wbuf_put_u16(&b, AUTHD_RES_OK);
+		wbuf_put_u8(&b, 0);
+		wbuf_put_u64(&b, 0);
+		wbuf_put_str16(&b, "", 0);
+		wbuf_put_str32(&b, "", 0);
+		rc = ipc_send(fd, AUTHD_RES_FETCH, m->hdr.id, b.data, b.len);
+		wbuf_free(&b);
+	}
+	return rc;
 }
 
 /*
@@ -530,84 +519,9 @@ put_authenticated(uint64_t serial, const uint8_t *user, size_t ulen)
 static int
 fake_authd(void)
 {
-	struct pollfd pfd[33];
-	struct {
-		int	 fd;
-		uint64_t serial;
-	} ch[32];
-	struct ipc_msg *m;
-	struct cursor c;
-	struct wbuf b;
-	const uint8_t *u, *addr;
-	uint8_t body[8];
-	size_t nch = 0, i, ulen, alen;
-	uint64_t serial;
-	int k;
+	static const struct fa_hooks hooks = { fake_channel, fake_request };
 
-	if ((m = malloc(sizeof(*m))) == NULL)
-		return 1;
-	for (;;) {
-		pfd[0].fd = IPC_CTL_FD;
-		pfd[0].events = POLLIN;
-		for (i = 0; i < nch; i++) {
-			pfd[1 + i].fd = ch[i].fd;
-			pfd[1 + i].events = POLLIN;
-		}
-		if (poll(pfd, 1 + nch, -1) == -1)
-			return 1;
-		if (pfd[0].revents != 0) {
-			if (ipc_recv(IPC_CTL_FD, m, 1) != 1)
-				return 0;	/* the master is gone */
-			cur_init(&c, m->body, m->len);
-			serial = cur_u64(&c);
-			addr = cur_str16(&c, &alen, 64);
-			if (m->hdr.type != AUTHD_CTL_NEW_CHANNEL || m->fd == -1 ||
-			    addr == NULL || cur_done(&c) == -1 || nch == 32)
-				return 1;
-			ch[nch].fd = m->fd;
-			ch[nch++].serial = serial;
-			for (k = 0; k < 8; k++)
-				body[k] = (uint8_t)((serial - 1) >> (56 - 8 * k));
-			if (ipc_send(IPC_CTL_FD, AUTHD_CTL_KILL_WORKER, 0, body,
-			    sizeof(body)) == -1)
-				return 1;
-			put_authenticated(serial - 1, (const uint8_t *)"mallory",
-			    7);
-			continue;
-		}
-		for (i = 0; i < nch; i++) {
-			if (pfd[1 + i].revents == 0 || ch[i].fd == -1)
-				continue;
-			if (ipc_recv(ch[i].fd, m, 0) != 1) {
-				close(ch[i].fd);
-				ch[i].fd = -1;
-				continue;
-			}
-			wbuf_init(&b, 256);
-			if (m->hdr.type == AUTHD_REQ_LOGIN) {
-				cur_init(&c, m->body, m->len);
-				if ((u = cur_str16(&c, &ulen, 32)) == NULL)
-					return 1;
-				put_authenticated(ch[i].serial, u, ulen);
-				wbuf_put_u16(&b, AUTHD_RES_OK);
-				wbuf_put_u64(&b, 42);
-				wbuf_put_str16(&b, u, ulen);
-				if (ipc_send(ch[i].fd, AUTHD_RES_RESULT,
-				    m->hdr.id, b.data, b.len) == -1)
-					return 1;
-			} else if (m->hdr.type == AUTHD_REQ_FETCH) {
-				wbuf_put_u16(&b, AUTHD_RES_OK);
-				wbuf_put_u8(&b, 0);
-				wbuf_put_u64(&b, 0);
-				wbuf_put_str16(&b, "", 0);
-				wbuf_put_str32(&b, "", 0);
-				if (ipc_send(ch[i].fd, AUTHD_RES_FETCH,
-				    m->hdr.id, b.data, b.len) == -1)
-					return 1;
-			}
-			wbuf_free(&b);
-		}
-	}
+	return fa_run(&hooks);
 }
 
 static void

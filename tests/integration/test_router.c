@@ -50,6 +50,7 @@
 #include "buf.h"
 #include "daemonspawn.h"
 #include "envelope.h"
+#include "fakeauthd.h"
 #include "ipc.h"
 #include "log.h"
 #include "pki.h"
@@ -1225,81 +1226,29 @@ test_daemon_without_router(void **state)
  * the master than to the worker.
  */
 static int
+fake_request(int fd, uint64_t serial, const struct ipc_msg *m)
+{
+	const char *other = getenv("SC_FAKE_AUTHD_NAME");
+	const uint8_t *u;
+	struct cursor c;
+	size_t ulen;
+
+	cur_init(&c, m->body, m->len);
+	if ((u = cur_str16(&c, &ulen, SC_MAX_USERNAME)) == NULL)
+		return -1;
+	/* First the master, then the worker (authd.h). */
+	if ((other != NULL ? fa_authenticated(serial, other, strlen(other)) :
+	    fa_authenticated(serial, u, ulen)) == -1)
+		return -1;
+	return fa_login_ok(fd, m->hdr.id, u, ulen);
+}
+
+static int
 fake_authd(void)
 {
-	struct pollfd pfd[65];
-	struct {
-		int	 fd;
-		uint64_t serial;
-	} ch[64];
-	struct ipc_msg *m;
-	struct cursor c;
-	struct wbuf b;
-	const uint8_t *u, *addr;
-	const char *other = getenv("SC_FAKE_AUTHD_NAME");
-	static const uint8_t fp[AUTHD_CERT_FP_LEN];
-	size_t nch = 0, i, ulen, alen;
-	uint64_t serial;
+	static const struct fa_hooks hooks = { NULL, fake_request };
 
-	if ((m = malloc(sizeof(*m))) == NULL)
-		return 1;
-	for (;;) {
-		pfd[0].fd = IPC_CTL_FD;
-		pfd[0].events = POLLIN;
-		for (i = 0; i < nch; i++) {
-			pfd[1 + i].fd = ch[i].fd;
-			pfd[1 + i].events = POLLIN;
-		}
-		if (poll(pfd, 1 + nch, -1) == -1)
-			return 1;
-		if (pfd[0].revents != 0) {
-			if (ipc_recv(IPC_CTL_FD, m, 1) != 1)
-				return 0;	/* the master is gone */
-			cur_init(&c, m->body, m->len);
-			serial = cur_u64(&c);
-			addr = cur_str16(&c, &alen, 64);
-			if (m->hdr.type != AUTHD_CTL_NEW_CHANNEL || m->fd == -1 ||
-			    addr == NULL || cur_done(&c) == -1 || nch == 64)
-				return 1;
-			ch[nch].fd = m->fd;
-			ch[nch++].serial = serial;
-			continue;
-		}
-		for (i = 0; i < nch; i++) {
-			if (pfd[1 + i].revents == 0 || ch[i].fd == -1)
-				continue;
-			if (ipc_recv(ch[i].fd, m, 0) != 1) {
-				close(ch[i].fd);
-				ch[i].fd = -1;
-				pfd[1 + i].fd = -1;
-				continue;
-			}
-			cur_init(&c, m->body, m->len);
-			u = cur_str16(&c, &ulen, SC_MAX_USERNAME);
-			if (u == NULL)
-				return 1;
-			/* First the master, then the worker (authd.h). */
-			wbuf_init(&b, 256);
-			wbuf_put_u64(&b, ch[i].serial);
-			wbuf_put_u64(&b, 42);
-			if (other != NULL)
-				wbuf_put_str16(&b, other, strlen(other));
-			else
-				wbuf_put_str16(&b, u, ulen);
-			wbuf_put(&b, fp, sizeof(fp));
-			if (ipc_send(IPC_CTL_FD, AUTHD_CTL_AUTHENTICATED, 0,
-			    b.data, b.len) == -1)
-				return 1;
-			wbuf_reset(&b);
-			wbuf_put_u16(&b, AUTHD_RES_OK);
-			wbuf_put_u64(&b, 42);
-			wbuf_put_str16(&b, u, ulen);
-			if (ipc_send(ch[i].fd, AUTHD_RES_RESULT, m->hdr.id,
-			    b.data, b.len) == -1)
-				return 1;
-			wbuf_free(&b);
-		}
-	}
+	return fa_run(&hooks);
 }
 
 /* Start securechatd -d -v on env with this program as its authd. */

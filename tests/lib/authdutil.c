@@ -219,7 +219,7 @@ au_ctl_drain(struct au_authd *p, int wait_ms)
 }
 
 int
-au_chan_open(struct au_authd *p, uint64_t serial, const char *addr)
+au_chan_send(int ctl, uint16_t type, uint64_t serial, const char *addr)
 {
 	struct wbuf b;
 	int sv[2];
@@ -229,11 +229,16 @@ au_chan_open(struct au_authd *p, uint64_t serial, const char *addr)
 	wbuf_put_u64(&b, serial);
 	wbuf_put_str16(&b, addr, strlen(addr));
 	assert_false(b.err);
-	assert_int_equal(ipc_send_fd(p->ctl, AUTHD_CTL_NEW_CHANNEL, 0, b.data,
-	    b.len, sv[1]), 0);
+	assert_int_equal(ipc_send_fd(ctl, type, 0, b.data, b.len, sv[1]), 0);
 	wbuf_free(&b);
 	close(sv[1]);
 	return sv[0];
+}
+
+int
+au_chan_open(struct au_authd *p, uint64_t serial, const char *addr)
+{
+	return au_chan_send(p->ctl, AUTHD_CTL_NEW_CHANNEL, serial, addr);
 }
 
 void

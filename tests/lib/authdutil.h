@@ -78,6 +78,12 @@ void	au_assert_exit0(const struct au_authd *, int status);
 void	au_ctl_drain(struct au_authd *, int wait_ms);
 /* A fresh worker channel for session serial from address addr. */
 int	au_chan_open(struct au_authd *, uint64_t serial, const char *addr);
+/*
+ * The same for any helper: a NEW_CHANNEL of this type (keyd's or
+ * authd's) sent on control channel ctl.  The worker's end.
+ */
+int	au_chan_send(int ctl, uint16_t type, uint64_t serial,
+	    const char *addr);
 /* authd closed ch without an answer and asked to kill its worker. */
 void	au_assert_violation(struct au_authd *, int ch, uint64_t serial);
 /* Is needle in the audit events received after mark (an audit_len)? */

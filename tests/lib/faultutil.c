@@ -212,6 +212,40 @@ fu_sess_login(struct scenv *e, struct fu_sess *s, const char *who,
 }
 
 int
+fu_register(struct scenv *e, const char *user, const char *pass)
+{
+	struct fu_sess s;
+
+	if (fu_sess_login(e, &s, user, user, pass, 1, NULL) == -1)
+		return -1;
+	fu_sess_free(&s);
+	return 0;
+}
+
+const char *const fu_users[FU_NUSERS] = { "alice", "bob", "carol" };
+
+const char *
+fu_pass(const char *user)
+{
+	if (strcmp(user, "alice") == 0)
+		return "alice password 1";
+	if (strcmp(user, "bob") == 0)
+		return "bob password 12";
+	return "carol password 123";
+}
+
+int
+fu_register_users(struct scenv *e)
+{
+	size_t i;
+
+	for (i = 0; i < FU_NUSERS; i++)
+		if (fu_register(e, fu_users[i], fu_pass(fu_users[i])) == -1)
+			return -1;
+	return 0;
+}
+
+int
 fu_sess_close(struct fu_sess *s)
 {
 	char mine[PATH_MAX + 16], theirs[PATH_MAX + 16];
@@ -298,6 +332,25 @@ fu_count(const char *path, const char *needle)
 		n++;
 	free(s);
 	return n;
+}
+
+pid_t
+fu_authd_started(struct scenv *e, int instance, int nth, int *starts)
+{
+	char needle[64], *log, *p;
+	pid_t pid = -1;
+	int n = 0;
+
+	snprintf(needle, sizeof(needle), "started authd[%d] (pid ", instance);
+	if ((log = tu_read(e->log, NULL)) == NULL)
+		return -1;
+	for (p = log; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+		if (++n == nth || nth == 0)
+			pid = (pid_t)atoi(p + strlen(needle));
+	free(log);
+	if (starts != NULL)
+		*starts = n;
+	return pid;
 }
 
 static void

@@ -53,6 +53,20 @@ struct fu_sess {
 int	fu_sess_login(struct scenv *e, struct fu_sess *s, const char *who,
 	    const char *user, const char *pass, int reg, int *code);
 /*
+ * Register user with its own certificate (who = user) and close: the
+ * accounts a test group's set-up makes.  0 or -1.
+ */
+int	fu_register(struct scenv *e, const char *user, const char *pass);
+/*
+ * The accounts the fault tests share, each with the certificate of its
+ * name, and their passwords; fu_register_users registers them all (a
+ * scenv_up ready hook).
+ */
+#define FU_NUSERS	3
+extern const char *const fu_users[FU_NUSERS];
+const char *fu_pass(const char *user);
+int	fu_register_users(struct scenv *e);
+/*
  * Close with receipts: both sides' receipts are checked by csession and
  * saved in e->dir.  0 or -1.  fu_sess_free frees what is left.
  */
@@ -76,6 +90,13 @@ int	fu_receipt_verify(const char *transcript, const char *receipt,
 
 /* Number of occurrences of needle in the file (0 when missing). */
 int	fu_count(const char *path, const char *needle);
+/*
+ * The pid of the nth (1-based; 0: the latest) start of authd[instance],
+ * from the master's log line "started authd[i] (pid P)", or -1 when
+ * there is none; *starts, when not NULL, gets the number of starts.
+ */
+pid_t	fu_authd_started(struct scenv *e, int instance, int nth,
+	    int *starts);
 /*
  * Wait until the file holds at least `min` occurrences of needle.
  * 0, or -1 after timeout_s with the file's tail printed.

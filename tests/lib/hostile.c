@@ -1200,35 +1200,10 @@ int
 arena_reconfigure(struct arena *a, const char *keyword, const char *value)
 {
 	struct hsnap s;
-	char *text, *out, *p;
-	size_t n = strlen(keyword), olen = 0;
 	int rc = -1;
 
-	if ((text = tu_read(a->env.conf, NULL)) == NULL)
-		return -1;
-	if ((out = malloc(strlen(text) + strlen(keyword) + strlen(value) +
-	    4)) == NULL) {
-		free(text);
-		return -1;
-	}
-	out[0] = '\0';
-	for (p = text; *p != '\0';) {
-		size_t len = strcspn(p, "\n");
-
-		/* Drop every line setting keyword; the new one goes last. */
-		if (!(strncmp(p, keyword, n) == 0 && (p[n] == ' ' ||
-		    p[n] == '\t'))) {
-			memcpy(out + olen, p, len);
-			olen += len;
-			out[olen++] = '\n';
-		}
-		p += len;
-		if (*p == '\n')
-			p++;
-	}
-	olen += (size_t)sprintf(out + olen, "%s %s\n", keyword, value);
 	if (arena_snapshot(a, &s) == 0 &&
-	    tu_write(a->env.conf, out, olen) == 0 &&
+	    scenv_conf_set(&a->env, keyword, value) == 0 &&
 	    kill(a->env.pid, SIGHUP) == 0 &&
 	    arena_audit_wait(a, &s, HOSTILE_IO_MS,
 	    "\"event\":\"config_reloaded\"", NULL) == 0)
@@ -1245,8 +1220,6 @@ arena_reconfigure(struct arena *a, const char *keyword, const char *value)
 			rc = -1;
 	}
 	hsnap_free(&s);
-	free(text);
-	free(out);
 	return rc;
 }
 

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -244,6 +245,67 @@ scenv_start(struct scenv *e)
 		return -1;
 	}
 	return 0;
+}
+
+int
+scenv_up(struct scenv *e, const char *tag, int (*start)(struct scenv *),
+    int (*ready)(struct scenv *), const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (scenv_setup(e, tag) == -1)
+		goto fail;
+	va_start(ap, fmt);
+	n = vsnprintf(e->extra_conf, sizeof(e->extra_conf), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(e->extra_conf)) {
+		fprintf(stderr, "scenv %s: extra configuration too long\n",
+		    tag);
+		goto fail;
+	}
+	if ((start != NULL ? start(e) : scenv_start(e)) == -1)
+		goto fail;
+	if (ready != NULL && ready(e) == -1)
+		goto fail;
+	return 0;
+ fail:
+	scenv_teardown(e);
+	return -1;
+}
+
+int
+scenv_conf_set(struct scenv *e, const char *keyword, const char *value)
+{
+	char *text, *out, *p;
+	size_t n = strlen(keyword), olen = 0;
+	int rc;
+
+	if ((text = tu_read(e->conf, NULL)) == NULL)
+		return -1;
+	if ((out = malloc(strlen(text) + n + strlen(value) + 4)) == NULL) {
+		free(text);
+		return -1;
+	}
+	for (p = text; *p != '\0';) {
+		size_t len = strcspn(p, "\n");
+
+		/* Drop every line setting keyword; the new one goes last. */
+		if (!(strncmp(p, keyword, n) == 0 && (p[n] == ' ' ||
+		    p[n] == '\t'))) {
+			memcpy(out + olen, p, len);
+			olen += len;
+			out[olen++] = '\n';
+		}
+		p += len;
+		if (*p == '\n')
+			p++;
+	}
+	olen += (size_t)sprintf(out + olen, "%s %s\n", keyword, value);
+	rc = tu_write(e->conf, out, olen);
+	free(out);
+	free(text);
+	return rc;
 }
 
 int

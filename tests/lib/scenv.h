@@ -42,6 +42,18 @@ struct scenv {
 int	scenv_setup(struct scenv *, const char *tag);
 /* Write the config (plus extra_conf) and start securechatd -d. */
 int	scenv_start(struct scenv *);
+/*
+ * A test group's set-up in one call: scenv_setup(tag), extra_conf from
+ * fmt (printf-style), then start(e) (scenv_start when NULL: a test
+ * that must hand the daemon something passes its own, which calls
+ * scenv_start), then ready(e) when not NULL (registering the accounts
+ * the tests use, say).  On any failure everything is torn down.  0 or
+ * -1 (reason on stderr).
+ */
+int	scenv_up(struct scenv *, const char *tag,
+	    int (*start)(struct scenv *), int (*ready)(struct scenv *),
+	    const char *fmt, ...)
+	    __attribute__((format(printf, 5, 6)));
 /* SIGTERM the master and wait for it (and so for its children). */
 int	scenv_stop_daemon(struct scenv *);
 /* Stop everything and remove the directory. */
@@ -55,6 +67,12 @@ int	scenv_issue(struct scenv *, const char *name, const char *extra);
  */
 int	scenv_client(struct scenv *, struct tu_result *, const char *who,
 	    const char *password, const char *input, const char *args);
+/*
+ * Set keyword to value in the configuration file: every line that sets
+ * it is dropped and "keyword value" goes last.  Nothing is signalled.
+ * 0 or -1.
+ */
+int	scenv_conf_set(struct scenv *, const char *keyword, const char *value);
 /* Path of a file in the CA directory ("alice.pem"). */
 const char *scenv_ca_file(struct scenv *, const char *name);
 /* The audit log's content (malloc'd, "" when missing). */
