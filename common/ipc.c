@@ -18,12 +18,10 @@ ipc_socketpair(int sv[2])
 	return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv);
 }
 
-int
-ipc_send_fd(int sock, uint16_t type, uint32_t id, const void *body,
-    size_t len, int passfd)
+/* One datagram of niov pieces, with passfd attached unless it is -1. */
+static int
+send_iov(int sock, struct iovec *iov, int niov, size_t total, int passfd)
 {
-	struct ipc_hdr hdr;
-	struct iovec iov[2];
 	struct msghdr msg;
 	union {
 		struct cmsghdr	hdr;
@@ -32,22 +30,9 @@ ipc_send_fd(int sock, uint16_t type, uint32_t id, const void *body,
 	struct cmsghdr *cmsg;
 	ssize_t n;
 
-	if (len > IPC_MAX_BODY) {
-		errno = EMSGSIZE;
-		return -1;
-	}
-	memset(&hdr, 0, sizeof(hdr));
-	hdr.version = IPC_VERSION;
-	hdr.type = type;
-	hdr.id = id;
-	hdr.len = (uint32_t)len;
-	iov[0].iov_base = &hdr;
-	iov[0].iov_len = sizeof(hdr);
-	iov[1].iov_base = (void *)(uintptr_t)body;
-	iov[1].iov_len = len;
 	memset(&msg, 0, sizeof(msg));
 	msg.msg_iov = iov;
-	msg.msg_iovlen = len > 0 ? 2 : 1;
+	msg.msg_iovlen = (size_t)niov;
 	if (passfd != -1) {
 		memset(&cmsgbuf, 0, sizeof(cmsgbuf));
 		msg.msg_control = cmsgbuf.buf;
@@ -63,11 +48,44 @@ ipc_send_fd(int sock, uint16_t type, uint32_t id, const void *body,
 	} while (n == -1 && errno == EINTR);
 	if (n == -1)
 		return -1;
-	if ((size_t)n != sizeof(hdr) + len) {
+	if ((size_t)n != total) {
 		errno = EMSGSIZE;
 		return -1;
 	}
 	return 0;
+}
+
+int
+ipc_send_fd(int sock, uint16_t type, uint32_t id, const void *body,
+    size_t len, int passfd)
+{
+	struct ipc_hdr hdr;
+	struct iovec iov[2];
+
+	if (len > IPC_MAX_BODY) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.version = IPC_VERSION;
+	hdr.type = type;
+	hdr.id = id;
+	hdr.len = (uint32_t)len;
+	iov[0].iov_base = &hdr;
+	iov[0].iov_len = sizeof(hdr);
+	iov[1].iov_base = (void *)(uintptr_t)body;
+	iov[1].iov_len = len;
+	return send_iov(sock, iov, len > 0 ? 2 : 1, sizeof(hdr) + len, passfd);
+}
+
+int
+ipc_send_raw(int sock, const void *p, size_t n, int passfd)
+{
+	struct iovec iov;
+
+	iov.iov_base = (void *)(uintptr_t)p;
+	iov.iov_len = n;
+	return send_iov(sock, &iov, 1, n, passfd);
 }
 
 int

@@ -58,6 +58,12 @@ int	ipc_send_fd(int sock, uint16_t type, uint32_t id, const void *, size_t,
  * descriptor arrived and fd_ok was set.
  */
 int	ipc_recv(int sock, struct ipc_msg *m, int fd_ok);
+/*
+ * Send n bytes as one datagram as they are, header or not (passfd
+ * attached unless -1): for the tests and fuzzers that must send what the
+ * product never would.  0 or -1.
+ */
+int	ipc_send_raw(int sock, const void *p, size_t n, int passfd);
 /* Wait up to timeout_ms for sock to be readable: 0, or -1 (timeout or
  * error).  A worker's call to keyd or authd waits with it for the reply. */
 int	ipc_wait_readable(int sock, int timeout_ms);

@@ -90,33 +90,12 @@ authd_fz_drain(int fd)
 static int
 authd_fz_send(int fd, const uint8_t *p, size_t n, int withfd)
 {
-	struct msghdr mh;
-	struct iovec iov;
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int))];
-	} cb;
-	struct cmsghdr *cm;
 	int pass = -1, rc;
 
-	iov.iov_base = (void *)(uintptr_t)p;
-	iov.iov_len = n;
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	if (withfd) {
-		if ((pass = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1)
-			return -1;
-		memset(&cb, 0, sizeof(cb));
-		mh.msg_control = cb.buf;
-		mh.msg_controllen = sizeof(cb.buf);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &pass, sizeof(int));
-	}
-	rc = sendmsg(fd, &mh, MSG_NOSIGNAL) == (ssize_t)n ? 0 : -1;
+	if (withfd &&
+	    (pass = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	rc = ipc_send_raw(fd, p, n, pass);
 	if (pass != -1)
 		close(pass);
 	return rc;

@@ -86,36 +86,6 @@ rt_fz_hangup(struct rt_fz_worker *w)
 	w->fd = -1;
 }
 
-/* Send one raw datagram, with fd attached unless it is -1. */
-static int
-rt_fz_send(int sock, const uint8_t *p, size_t n, int fd)
-{
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct msghdr mh;
-	struct iovec iov;
-	struct cmsghdr *c;
-
-	memset(&mh, 0, sizeof(mh));
-	iov.iov_base = (void *)(uintptr_t)p;
-	iov.iov_len = n;
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	if (fd != -1) {
-		memset(&cm, 0, sizeof(cm));
-		mh.msg_control = cm.buf;
-		mh.msg_controllen = sizeof(cm.buf);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
-	return sendmsg(sock, &mh, MSG_NOSIGNAL) == (ssize_t)n ? 0 : -1;
-}
-
 /* Remember the serial of a NEW_CHANNEL the master sent (if it has one). */
 static void
 rt_fz_note_serial(const uint8_t *p, size_t n)
@@ -358,13 +328,13 @@ rt_fz_one(const uint8_t *data, size_t size)
 				fd = sv[1];
 			}
 			rt_fz_note_serial(data + off, n);
-			(void)rt_fz_send(rt_fz_ctl[0], data + off, n, fd);
+			(void)ipc_send_raw(rt_fz_ctl[0], data + off, n, fd);
 			if (fd != -1)
 				close(fd);	/* the router has its copy */
 			break;
 		case 1:
 			if (w->fd != -1)
-				(void)rt_fz_send(w->fd, data + off, n, -1);
+				(void)ipc_send_raw(w->fd, data + off, n, -1);
 			break;
 		case 2:
 			rt_fz_hangup(w);
