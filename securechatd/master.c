@@ -57,6 +57,7 @@
 #define HELPER_BACKOFF_MAX_S	60
 #define HELPER_STABLE_S		60	/* ran this long: reset the backoff */
 #define REFUSE_TIMEOUT_MS	100
+#define SESSION_DRAIN_MAX	64	/* messages read after a worker's exit */
 
 enum phase {
 	PH_RUN,		/* accepting */
@@ -760,6 +761,39 @@ session_kill(struct session *s, const char *why)
 	}
 }
 
+/*
+ * The last messages of a worker that has exited (its disconnect or
+ * refusal audit line, its receipts) may still be queued on its control
+ * channel when its exit is noticed: read them before the channel goes,
+ * or under load the end of a session would vanish from the audit log.
+ * The pid is reaped and may already be reused: session_kill() is
+ * disarmed first, and state changes are no longer acted on.
+ */
+static void	session_receipt(struct session *);
+
+static void
+session_drain(struct session *s)
+{
+	struct pollfd pfd;
+	int n;
+
+	if (s->killed == NULL)
+		s->killed = "exited";
+	for (n = 0; s->ctl != -1 && n < SESSION_DRAIN_MAX; n++) {
+		pfd.fd = s->ctl;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, 0) != 1 || ipc_recv(s->ctl, &msg, 0) != 1)
+			break;
+		if (msg.hdr.type == WORKER_AUDIT)
+			(void)audit_write_session("worker", s->pid, s->serial,
+			    msg.body, msg.len);
+		else if (msg.hdr.type == WORKER_RECEIPT)
+			session_receipt(s);
+		ipc_msg_clear(&msg);
+	}
+}
+
 static void
 session_reaped(struct session *s, int status)
 {
@@ -769,6 +803,7 @@ session_reaped(struct session *s, int status)
 	status_exit(status, st, sizeof(st));
 	crashed = s->killed == NULL && (WIFSIGNALED(status) ||
 	    (WIFEXITED(status) && WEXITSTATUS(status) > 1));
+	session_drain(s);
 	if (crashed)
 		log_warnx("worker %ld (session %llu, %s) ended abnormally: %s",
 		    (long)s->pid, (unsigned long long)s->serial, s->addr, st);
@@ -904,12 +939,11 @@ refuse(int fd, const struct session *n, const char *port, int code,
 }
 
 static int
-master_transcript_open(struct session *s, char *path, size_t pathlen)
+master_transcript_name(struct session *s, char *path, size_t pathlen)
 {
 	char stamp[32];
 	struct tm tm;
 	time_t t = time(NULL);
-	int fd;
 
 	if (gmtime_r(&t, &tm) == NULL ||
 	    strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm) == 0)
@@ -921,10 +955,39 @@ master_transcript_open(struct session *s, char *path, size_t pathlen)
 		errno = ENAMETOOLONG;
 		return -1;
 	}
+	return 0;
+}
+
+/*
+ * The worker logged in: create its transcript (named at accept) and hand
+ * it over.  Only now, so that connections that never authenticate leave
+ * no file.  A failure ends the session: it must not run unrecorded.
+ */
+static void
+master_transcript_send(struct session *s)
+{
+	char path[SC_PATH_MAX];
+	int fd;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s.log",
+	    conf->transcript_dir, s->tname) >= sizeof(path)) {
+		session_kill(s, "transcript path too long");
+		return;
+	}
 	/* O_EXCL: a transcript is never reopened or shared. */
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC |
-	    O_NOFOLLOW | O_NOCTTY, 0640);
-	return fd;
+	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL |
+	    O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0640)) == -1) {
+		log_warn("session %llu: transcript %s",
+		    (unsigned long long)s->serial, path);
+		session_kill(s, "cannot create its transcript");
+		return;
+	}
+	if (ipc_send_fd(s->ctl, WORKER_TRANSCRIPT, 0, NULL, 0, fd) == -1) {
+		log_warn("session %llu: sending its transcript",
+		    (unsigned long long)s->serial);
+		session_kill(s, "cannot hand over its transcript");
+	}
+	close(fd);
 }
 
 static int
@@ -1041,9 +1104,10 @@ router_channel(struct session *s, int *worker_end, unsigned int *genp)
 _Static_assert(WORKER_FD_KEYD == WORKER_FD_CLIENT + 1 &&
     WORKER_FD_AUTHD == WORKER_FD_CLIENT + 2 &&
     WORKER_FD_CTL == WORKER_FD_CLIENT + 3 &&
-    WORKER_FD_TRANSCRIPT == WORKER_FD_CLIENT + 4 &&
-    WORKER_FD_ROUTER == WORKER_FD_CLIENT + 5 &&
-    WORKER_FD_LAST == WORKER_FD_ROUTER, "fds[] follows WORKER_FD_*");
+    WORKER_FD_ROUTER == WORKER_FD_CLIENT + 4 &&
+    WORKER_FD_EXEC_LAST == WORKER_FD_ROUTER &&
+    WORKER_FD_TRANSCRIPT == WORKER_FD_EXEC_LAST + 1,
+    "fds[] follows WORKER_FD_*");
 
 /*
  * Everything a worker needs is made here, in the master, before the
@@ -1056,8 +1120,8 @@ session_start(int fd, struct session *s, const char *port)
 	char serial[24], tpath[SC_PATH_MAX];
 	char *argv[16];
 	size_t n = 0;
-	/* In WORKER_FD_* order: client, keyd, authd, ctl, transcript, router. */
-	int fds[6] = { fd, -1, -1, -1, -1, -1 }, ctl[2] = { -1, -1 }, i;
+	/* In WORKER_FD_* order: client, keyd, authd, ctl, router. */
+	int fds[5] = { fd, -1, -1, -1, -1 }, ctl[2] = { -1, -1 }, i;
 	pid_t pid;
 
 	s->serial = next_serial++;
@@ -1074,7 +1138,7 @@ session_start(int fd, struct session *s, const char *port)
 		free(s);
 		return;
 	}
-	if (router_channel(s, &fds[5], &s->router_gen) == -1) {
+	if (router_channel(s, &fds[4], &s->router_gen) == -1) {
 		log_warn("router channel");
 		goto fail;
 	}
@@ -1083,8 +1147,7 @@ session_start(int fd, struct session *s, const char *port)
 		goto fail;
 	}
 	fds[3] = ctl[0];
-	if ((fds[4] = master_transcript_open(s, tpath, sizeof(tpath))) ==
-	    -1) {
+	if (master_transcript_name(s, tpath, sizeof(tpath)) == -1) {
 		log_warn("transcript %s", tpath);
 		goto fail;
 	}
@@ -1109,8 +1172,8 @@ session_start(int fd, struct session *s, const char *port)
 		goto fail;
 	}
 	if (pid == 0)
-		child_exec(fds, 6, WORKER_FD_CLIENT, session_program(), argv);
-	for (i = 0; i < 6; i++)
+		child_exec(fds, 5, WORKER_FD_CLIENT, session_program(), argv);
+	for (i = 0; i < 5; i++)
 		close(fds[i]);
 	s->pid = pid;
 	s->ctl = ctl[1];
@@ -1125,7 +1188,7 @@ session_start(int fd, struct session *s, const char *port)
 	    "addr", s->addr, "port", port, "transcript", tpath, NULL);
 	return;
  fail:
-	for (i = 1; i < 6; i++)
+	for (i = 1; i < 5; i++)
 		if (fds[i] != -1)
 			close(fds[i]);
 	if (ctl[1] != -1)
@@ -1404,6 +1467,8 @@ session_state(struct session *s)
 	}
 	log_debug("session %llu: state %u user %s",
 	    (unsigned long long)s->serial, st, s->user);
+	if (s->state == WORKER_ST_AUTH)
+		master_transcript_send(s);
 }
 
 /*

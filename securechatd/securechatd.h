@@ -12,16 +12,27 @@
  *	4  WORKER_FD_KEYD	its own channel to keyd (KEYD_CTL_NEW_CHANNEL)
  *	5  WORKER_FD_AUTHD	its own channel to authd (AUTHD_CTL_NEW_CHANNEL)
  *	6  WORKER_FD_CTL	control channel to the master (messages below)
- *	7  WORKER_FD_TRANSCRIPT	its transcript, opened append-only by the master
- *	8  WORKER_FD_ROUTER	its own channel to the router
+ *	7  WORKER_FD_ROUTER	its own channel to the router
  *				(ROUTER_CTL_NEW_CHANNEL, router/router.h); when
  *				the router is not running, a socket whose peer
  *				is already closed (EOF: no live delivery)
+ *
+ * and, only once it has logged in:
+ *
+ *	8  WORKER_FD_TRANSCRIPT	its transcript, created append-only by the
+ *				master (WORKER_TRANSCRIPT below): the first
+ *				free descriptor, so always this one
+ *
+ * A connection that never authenticates leaves no file behind: a flood
+ * of handshakes cannot fill the transcript directory, and the master
+ * spends no inode allocation on it.
  *
  * Control channel (SOCK_SEQPACKET, common/ipc.h framing):
  *  - master -> worker, exactly once, first: WORKER_CONFIG.  The worker
  *    runs with the configuration text the master validated, not with
  *    whatever the file holds now (it may have been edited since).
+ *  - master -> worker, exactly once, in answer to WORKER_STATE
+ *    WORKER_ST_AUTH: WORKER_TRANSCRIPT.
  *  - worker -> master: WORKER_AUDIT events and WORKER_STATE changes, any
  *    number, in any order; WORKER_RECEIPT at most once per role.  Anything else, or a malformed body, makes the
  *    master kill the worker.  When the worker closes the channel the
@@ -40,9 +51,10 @@
 #define WORKER_FD_KEYD		4
 #define WORKER_FD_AUTHD		5
 #define WORKER_FD_CTL		6
-#define WORKER_FD_TRANSCRIPT	7
-#define WORKER_FD_ROUTER	8
-#define WORKER_FD_LAST		WORKER_FD_ROUTER
+#define WORKER_FD_ROUTER	7
+#define WORKER_FD_EXEC_LAST	WORKER_FD_ROUTER	/* open at exec */
+#define WORKER_FD_TRANSCRIPT	8	/* received after login */
+#define WORKER_FD_LAST		WORKER_FD_TRANSCRIPT
 
 /* master -> worker: the configuration file's bytes (at most SC_CONF_MAX). */
 #define WORKER_CONFIG		0x0100
@@ -55,6 +67,12 @@
  * handshake_timeout.
  */
 #define WORKER_STATE		0x0101
+/*
+ * master -> worker: the session's transcript (SCM_RIGHTS, empty body),
+ * created O_EXCL append-only once the worker reports WORKER_ST_AUTH.
+ * The worker waits for it before its first session record.
+ */
+#define WORKER_TRANSCRIPT	0x0103
 /*
  * worker -> master: a signed session receipt to keep (the worker cannot
  * open files).  At most one per role; the master writes it as JSON

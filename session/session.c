@@ -138,10 +138,19 @@ main(int argc, char **argv)
 	if (optind != argc || conffile == NULL)
 		usage();
 	log_init(debug, verbose, LOG_DAEMON);
-	for (fd = WORKER_FD_CLIENT; fd <= WORKER_FD_LAST; fd++)
+	for (fd = WORKER_FD_CLIENT; fd <= WORKER_FD_EXEC_LAST; fd++)
 		if (fcntl(fd, F_GETFD) == -1)
 			fatalx("descriptor %d is not open: this program is only "
 			    "started by securechatd, for one connection", fd);
+	/*
+	 * The transcript arrives after the login as the lowest free
+	 * descriptor, which must be WORKER_FD_TRANSCRIPT: fill any hole in
+	 * 0-2 now (as sshd does), while /dev/null can still be opened.
+	 */
+	for (fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) == -1 &&
+		    open("/dev/null", O_RDWR) != fd)
+			fatal("descriptor %d: /dev/null", fd);
 	if (parse_serial(serial, &sess) == -1)
 		fatalx("-S: bad session serial");
 	if (addr == NULL || !printable_addr(addr))

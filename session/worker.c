@@ -76,6 +76,11 @@ struct worker {
 
 static struct worker w;
 
+/* How long the master may take to create a transcript after the login. */
+#define TRANSCRIPT_WAIT_MS	10000
+
+static void	receive_transcript(void);
+
 /*
  * The plaintext of the record being handled (REGISTER/LOGIN, then every
  * session record).  Static and wiped to the length used: only the pages a
@@ -460,12 +465,42 @@ authenticate(void)
 
 	snprintf(idbuf, sizeof(idbuf), "%llu", (unsigned long long)w.account_id);
 	if (worker_send_state(WORKER_FD_CTL, WORKER_ST_AUTH, w.user) == -1)
-		log_warn("state to master");
+		refuse(SC_E_INTERNAL, "internal_error", "state to master: %s",
+		    strerror(errno));
+	receive_transcript();
 	setproctitle("worker [%s] %s", w.addr, w.user);
 	audit(isreg ? "session_start_register" : "session_start",
 	    "account_id", idbuf, "cert_sha256", w.peer_fp_hex, NULL);
 	log_info("session %s from %s: %s as %s", w.sid_hex, w.addr,
 	    isreg ? "registered" : "logged in", w.user);
+}
+
+/*
+ * The master answers WORKER_ST_AUTH with the session's transcript, which
+ * it creates only now (securechatd.h).  Nothing of the session is
+ * recorded before: no session record exists yet.
+ */
+static void
+receive_transcript(void)
+{
+	static struct ipc_msg msg;	/* IPC_MAX_BODY: not on the stack */
+	int r;
+
+	if (ipc_wait_readable(WORKER_FD_CTL, TRANSCRIPT_WAIT_MS) == -1)
+		refuse(SC_E_INTERNAL, "internal_error",
+		    "no transcript from the master");
+	if ((r = ipc_recv(WORKER_FD_CTL, &msg, 1)) != 1 ||
+	    msg.hdr.type != WORKER_TRANSCRIPT || msg.len != 0 ||
+	    msg.fd != WORKER_FD_TRANSCRIPT) {
+		if (r == 1 && msg.fd != -1)
+			close(msg.fd);
+		refuse(SC_E_INTERNAL, "internal_error", "bad transcript "
+		    "message from the master");
+	}
+	if (transcript_fdopen(&w.tr, WORKER_FD_TRANSCRIPT,
+	    w.conf->transcript_sync) == -1)
+		refuse(SC_E_INTERNAL, "internal_error", "transcript: %s",
+		    strerror(errno));
 }
 
 /* Our receipt, signed by keyd; the client's, verified; both to the master. */
@@ -1180,9 +1215,7 @@ worker_main(const struct sc_config *conf, int argc, char **argv)
 
 	/* Public material only, read before the drop. */
 	load_public();
-	if (transcript_fdopen(&w.tr, WORKER_FD_TRANSCRIPT,
-	    conf->transcript_sync) == -1)
-		fatal("transcript descriptor");
+	w.tr.fd = -1;		/* until the login (receive_transcript) */
 	if (atexit(tr_atexit) != 0)
 		fatalx("atexit");
 
