@@ -914,8 +914,10 @@ authdb_user_create(struct authdb *a, const char *username, const char *email,
 	return rc;
 }
 
-enum authdb_rc
-authdb_user_id(struct authdb *a, const char *username, uint64_t *idp)
+/* The id of the row named name, by a one-column lookup statement. */
+static enum authdb_rc
+id_by_name(struct authdb *a, enum stmt_id st, const char *name,
+    uint64_t *idp)
 {
 	MYSQL_BIND in[1], out[1];
 	my_bool isnull = 0;
@@ -923,16 +925,21 @@ authdb_user_id(struct authdb *a, const char *username, uint64_t *idp)
 	enum authdb_rc rc;
 
 	*idp = 0;
-	in_str(&in[0], username);
+	in_str(&in[0], name);
 	out_u64(&out[0], idp, &isnull);
-	if ((rc = run(a, S_USER_ID, in, 1, out, 1, &found, NULL,
-	    NULL)) != ADB_OK)
+	if ((rc = run(a, st, in, 1, out, 1, &found, NULL, NULL)) != ADB_OK)
 		return rc;
 	if (!found || isnull) {
 		*idp = 0;
 		return ADB_NOTFOUND;
 	}
 	return ADB_OK;
+}
+
+enum authdb_rc
+authdb_user_id(struct authdb *a, const char *username, uint64_t *idp)
+{
+	return id_by_name(a, S_USER_ID, username, idp);
 }
 
 enum authdb_rc
@@ -1456,22 +1463,7 @@ authdb_expire_messages(struct authdb *a, uint64_t *deleted)
 enum authdb_rc
 authdb_room_id(struct authdb *a, const char *room, uint64_t *idp)
 {
-	MYSQL_BIND in[1], out[1];
-	my_bool isnull = 0;
-	int found;
-	enum authdb_rc rc;
-
-	*idp = 0;
-	in_str(&in[0], room);
-	out_u64(&out[0], idp, &isnull);
-	if ((rc = run(a, S_ROOM_ID, in, 1, out, 1, &found, NULL,
-	    NULL)) != ADB_OK)
-		return rc;
-	if (!found || isnull) {
-		*idp = 0;
-		return ADB_NOTFOUND;
-	}
-	return ADB_OK;
+	return id_by_name(a, S_ROOM_ID, room, idp);
 }
 
 enum authdb_rc
