@@ -80,48 +80,68 @@ transcript_open(struct transcript *t, const char *path, int sync_each)
 	return 0;
 }
 
+/* Append the base64 of in to w, encoded in place. */
+static int
+put_b64(struct wbuf *w, const uint8_t *in, size_t n)
+{
+	size_t need = (n + 2) / 3 * 4 + 1;
+	char *p;
+	int k;
+
+	if ((p = (char *)wbuf_reserve(w, need)) == NULL ||
+	    (k = sc_b64_encode(in, n, p, need)) < 0 || (size_t)k != need - 1)
+		return -1;
+	w->len--;	/* EVP_EncodeBlock's NUL */
+	return 0;
+}
+
+/*
+ * Append the base64 of iv || ct without copying ct: the base64 of a
+ * concatenation is that of its parts when the first part is a multiple
+ * of 3 bytes, so the IV goes with the first bytes of ct.
+ */
+static int
+put_b64_ivct(struct wbuf *w, const uint8_t *iv, const uint8_t *ct,
+    size_t ctlen)
+{
+	uint8_t first[SC_IV_LEN + 2];
+	size_t k = (3 - SC_IV_LEN % 3) % 3;
+
+	if (ctlen < k)
+		k = ctlen;
+	memcpy(first, iv, SC_IV_LEN);
+	memcpy(first + SC_IV_LEN, ct, k);
+	if (put_b64(w, first, SC_IV_LEN + k) == -1)
+		return -1;
+	return ctlen > k ? put_b64(w, ct + k, ctlen - k) : 0;
+}
+
 int
 transcript_line_format(struct wbuf *b, uint8_t dir, uint8_t type,
     const struct sc_record *r, const uint8_t fp[SC_SHA256_LEN])
 {
-	uint8_t *ivct;
-	char *b64 = NULL, head[80], hexfp[2 * SC_SHA256_LEN + 1];
-	size_t ivctlen, b64sz;
-	int n, rc = -1;
+	char head[80], hexfp[2 * SC_SHA256_LEN + 1];
+	int n;
 
 	if ((dir != SC_DIR_C2S && dir != SC_DIR_S2C) ||
 	    !sc_record_dir_ok(type, dir) || r->ctlen > SC_MAX_CT ||
 	    r->siglen == 0 || r->siglen > SC_MAX_SIG)
 		return -1;
-	ivctlen = SC_IV_LEN + r->ctlen;
-	/* One buffer for both base64 fields: size it for the longer. */
-	b64sz = 4 * (((ivctlen > r->siglen ? ivctlen : r->siglen) + 2) / 3) + 1;
-	if ((ivct = malloc(ivctlen)) == NULL || (b64 = malloc(b64sz)) == NULL)
-		goto out;
-	memcpy(ivct, r->iv, SC_IV_LEN);
-	memcpy(ivct + SC_IV_LEN, r->ct, r->ctlen);
 	n = snprintf(head, sizeof(head), "%llu|%llu|%s|%u|",
 	    (unsigned long long)r->seq, (unsigned long long)r->ts,
 	    dir == SC_DIR_C2S ? "c2s" : "s2c", (unsigned)type);
 	if (n < 0 || (size_t)n >= sizeof(head))
-		goto out;
+		return -1;
 	wbuf_put(b, head, (size_t)n);
-	if ((n = sc_b64_encode(ivct, ivctlen, b64, b64sz)) == -1)
-		goto out;
-	wbuf_put(b, b64, (size_t)n);
+	if (put_b64_ivct(b, r->iv, r->ct, r->ctlen) == -1)
+		return -1;
 	wbuf_put_u8(b, '|');
-	if ((n = sc_b64_encode(r->sig, r->siglen, b64, b64sz)) == -1)
-		goto out;
-	wbuf_put(b, b64, (size_t)n);
+	if (put_b64(b, r->sig, r->siglen) == -1)
+		return -1;
 	wbuf_put_u8(b, '|');
 	hex_encode(fp, SC_SHA256_LEN, hexfp);
 	wbuf_put(b, hexfp, 2 * SC_SHA256_LEN);
-	if (wbuf_put_u8(b, '\n') == 0)
-		rc = 0;
- out:
-	free(ivct);
-	free(b64);
-	return rc;
+	return wbuf_put_u8(b, '\n') == 0 ? 0 : -1;
 }
 
 /* Account for one line in the running state: hash and seq range. */
