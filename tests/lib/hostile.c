@@ -1487,18 +1487,24 @@ audit_scan(struct arena *a, const struct hsnap *s, va_list ap0)
 	return count;
 }
 
+/*
+ * The serial of the connection on fd, from its connection_accepted line
+ * (matched by our local port).  A port may have served an earlier
+ * connection, and the master may not have written this one's line yet:
+ * a match before the snapshot s is only taken once no newer match has
+ * appeared for a second (a newer one is ours at once).
+ */
 int
 arena_serial_of(struct arena *a, const struct hsnap *s, int fd, char *needle,
     size_t needlesz, int timeout_ms)
 {
 	struct sockaddr_in me;
 	socklen_t sl = sizeof(me);
-	long long deadline = mono_ms() + timeout_ms;
+	long long now, deadline = mono_ms() + timeout_ms, since = -1;
 	char port[32], *text, *line, *end, *p;
-	size_t len;
-	int found;
+	size_t len, lastoff = 0;
+	int found, first = -1;
 
-	(void)s;
 	if (getsockname(fd, (struct sockaddr *)&me, &sl) == -1)
 		return -1;
 	snprintf(port, sizeof(port), "\"port\":\"%u\"", ntohs(me.sin_port));
@@ -1516,13 +1522,24 @@ arena_serial_of(struct arena *a, const struct hsnap *s, int fd, char *needle,
 				continue;
 			snprintf(needle, needlesz, "%.*s",
 			    (int)(strcspn(p, ",") + 1), p);
-			found = 1;
+			lastoff = (size_t)(line - text);
+			found++;
 		}
 		free(text);
-		if (found)
+		now = mono_ms();
+		if (found > 0 && (lastoff >= s->auditlen ||
+		    (first >= 0 && found > first)))
+			return 0;
+		if (found > 0 && first < 0) {
+			first = found;
+			since = now;
+		}
+		if (found > 0 && now - since >= 1000)
 			return 0;
 		sleep_ms(20);
-	} while (mono_ms() < deadline);
+	} while (now < deadline);
+	if (found > 0)
+		return 0;
 	say("no connection_accepted line for %s", port);
 	return -1;
 }
