@@ -18,30 +18,35 @@ ipc_socketpair(int sv[2])
 	return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv);
 }
 
-/* One datagram of niov pieces, with passfd attached unless it is -1. */
+/* One datagram of niov pieces, with nfds descriptors attached. */
 static int
-send_iov(int sock, struct iovec *iov, int niov, size_t total, int passfd)
+send_iov(int sock, struct iovec *iov, int niov, size_t total,
+    const int *fds, size_t nfds)
 {
 	struct msghdr msg;
 	union {
 		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int))];
+		char		buf[CMSG_SPACE(IPC_MAX_FDS * sizeof(int))];
 	} cmsgbuf;
 	struct cmsghdr *cmsg;
 	ssize_t n;
 
+	if (nfds > IPC_MAX_FDS) {
+		errno = EINVAL;
+		return -1;
+	}
 	memset(&msg, 0, sizeof(msg));
 	msg.msg_iov = iov;
 	msg.msg_iovlen = (size_t)niov;
-	if (passfd != -1) {
+	if (nfds > 0) {
 		memset(&cmsgbuf, 0, sizeof(cmsgbuf));
 		msg.msg_control = cmsgbuf.buf;
-		msg.msg_controllen = sizeof(cmsgbuf.buf);
+		msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
 		cmsg = CMSG_FIRSTHDR(&msg);
 		cmsg->cmsg_level = SOL_SOCKET;
 		cmsg->cmsg_type = SCM_RIGHTS;
-		cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cmsg), &passfd, sizeof(int));
+		cmsg->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(cmsg), fds, nfds * sizeof(int));
 	}
 	do {
 		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
@@ -56,8 +61,8 @@ send_iov(int sock, struct iovec *iov, int niov, size_t total, int passfd)
 }
 
 int
-ipc_send_fd(int sock, uint16_t type, uint32_t id, const void *body,
-    size_t len, int passfd)
+ipc_send_fds(int sock, uint16_t type, uint32_t id, const void *body,
+    size_t len, const int *fds, size_t nfds)
 {
 	struct ipc_hdr hdr;
 	struct iovec iov[2];
@@ -75,7 +80,16 @@ ipc_send_fd(int sock, uint16_t type, uint32_t id, const void *body,
 	iov[0].iov_len = sizeof(hdr);
 	iov[1].iov_base = (void *)(uintptr_t)body;
 	iov[1].iov_len = len;
-	return send_iov(sock, iov, len > 0 ? 2 : 1, sizeof(hdr) + len, passfd);
+	return send_iov(sock, iov, len > 0 ? 2 : 1, sizeof(hdr) + len, fds,
+	    nfds);
+}
+
+int
+ipc_send_fd(int sock, uint16_t type, uint32_t id, const void *body,
+    size_t len, int passfd)
+{
+	return ipc_send_fds(sock, type, id, body, len, &passfd,
+	    passfd != -1 ? 1 : 0);
 }
 
 int
@@ -85,7 +99,7 @@ ipc_send_raw(int sock, const void *p, size_t n, int passfd)
 
 	iov.iov_base = (void *)(uintptr_t)p;
 	iov.iov_len = n;
-	return send_iov(sock, &iov, 1, n, passfd);
+	return send_iov(sock, &iov, 1, n, &passfd, passfd != -1 ? 1 : 0);
 }
 
 int
@@ -94,22 +108,39 @@ ipc_send(int sock, uint16_t type, uint32_t id, const void *body, size_t len)
 	return ipc_send_fd(sock, type, id, body, len, -1);
 }
 
+/* Close the n descriptors of an SCM_RIGHTS message not taken. */
+static void
+close_rights(const struct cmsghdr *cmsg, size_t from)
+{
+	size_t i, k = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+	int x;
+
+	for (i = from; i < k; i++) {
+		memcpy(&x, CMSG_DATA(cmsg) + i * sizeof(int), sizeof(int));
+		close(x);
+	}
+}
+
 int
-ipc_recv(int sock, struct ipc_msg *m, int fd_ok)
+ipc_recv_fds(int sock, struct ipc_msg *m, int *fds, size_t maxfds,
+    size_t *nfdsp)
 {
 	struct iovec iov[2];
 	struct msghdr msg;
 	union {
 		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int))];
+		char		buf[CMSG_SPACE(IPC_MAX_FDS * sizeof(int))];
 	} cmsgbuf;
 	struct cmsghdr *cmsg;
-
 	ssize_t n;
-	int fd = -1;
+	size_t k, nfds = 0;
+	int bad = 0;
 
 	m->fd = -1;
 	m->len = 0;
+	*nfdsp = 0;
+	if (maxfds > IPC_MAX_FDS)
+		maxfds = IPC_MAX_FDS;
 	iov[0].iov_base = &m->hdr;
 	iov[0].iov_len = sizeof(m->hdr);
 	iov[1].iov_base = m->body;
@@ -125,42 +156,46 @@ ipc_recv(int sock, struct ipc_msg *m, int fd_ok)
 	} while (n == -1 && errno == EINTR);
 	if (n == -1)
 		return -1;
-	if (n == 0)
-		return 0;
+	/* Descriptors first: every one received is kept or closed. */
 	for (cmsg = CMSG_FIRSTHDR(&msg); cmsg != NULL;
 	    cmsg = CMSG_NXTHDR(&msg, cmsg)) {
-		if (cmsg->cmsg_level == SOL_SOCKET &&
-		    cmsg->cmsg_type == SCM_RIGHTS &&
-		    cmsg->cmsg_len == CMSG_LEN(sizeof(int)) && fd == -1)
-			memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
-		else if (cmsg->cmsg_level == SOL_SOCKET &&
-		    cmsg->cmsg_type == SCM_RIGHTS) {
+		if (cmsg->cmsg_level != SOL_SOCKET ||
+		    cmsg->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		if (bad || nfds > 0 || k > maxfds) {
 			/* More descriptors than allowed: close and fail. */
-			size_t k = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (size_t i = 0; i < k; i++) {
-				int x;
-				memcpy(&x, CMSG_DATA(cmsg) + i * sizeof(int),
-				    sizeof(int));
-				close(x);
-			}
-			goto bad;
+			close_rights(cmsg, 0);
+			bad = 1;
+			continue;
 		}
+		memcpy(fds, CMSG_DATA(cmsg), k * sizeof(int));
+		nfds = k;
 	}
-	if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
-		goto bad;
-	if ((size_t)n < sizeof(m->hdr) || m->hdr.version != IPC_VERSION ||
-	    m->hdr.flags != 0 || m->hdr.len != (size_t)n - sizeof(m->hdr))
-		goto bad;
-	if (fd != -1 && !fd_ok)
-		goto bad;
+	if (n == 0 && nfds == 0 && !bad)
+		return 0;
+	if (bad || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
+	    (size_t)n < sizeof(m->hdr) || m->hdr.version != IPC_VERSION ||
+	    m->hdr.flags != 0 || m->hdr.len != (size_t)n - sizeof(m->hdr)) {
+		while (nfds > 0)
+			close(fds[--nfds]);
+		errno = EBADMSG;
+		return -1;
+	}
 	m->len = m->hdr.len;
-	m->fd = fd;
+	*nfdsp = nfds;
 	return 1;
- bad:
-	if (fd != -1)
-		close(fd);
-	errno = EBADMSG;
-	return -1;
+}
+
+int
+ipc_recv(int sock, struct ipc_msg *m, int fd_ok)
+{
+	int fd = -1, rc;
+	size_t nfds;
+
+	if ((rc = ipc_recv_fds(sock, m, &fd, fd_ok ? 1 : 0, &nfds)) == 1)
+		m->fd = nfds == 1 ? fd : -1;
+	return rc;
 }
 
 void

@@ -5,8 +5,9 @@
  * IPC_MAX_BODY bytes of body.  SOCK_SEQPACKET keeps the boundaries, so a
  * receiver sees exactly one message per recv and can check that the
  * header's length matches what arrived; a truncated datagram is an error,
- * never silently cut.  At most one descriptor travels with a message
- * (SCM_RIGHTS).  Bodies are built and parsed with buf.h.
+ * never silently cut.  At most IPC_MAX_FDS descriptors travel with a
+ * message (SCM_RIGHTS): one (ipc_send_fd, ipc_recv) except where a
+ * boundary says otherwise (ipc_send_fds, ipc_recv_fds).  Bodies are built and parsed with buf.h.
  *
  * The message types of each boundary live in that daemon's header
  * (keyd/keyd.h, authd/authd.h, router/router.h, securechatd/securechatd.h).
@@ -26,6 +27,9 @@
  * buffer (net.core.wmem_default, 208 KiB) several times over.
  */
 #define IPC_MAX_BODY	(64 * 1024 + 1024)
+
+/* Descriptors one message may carry (a worker's five channels). */
+#define IPC_MAX_FDS	8
 
 /* Fixed descriptors of a re-executed child (closefrom() above them). */
 #define IPC_CTL_FD	3	/* keyd/authd: control channel to the master */
@@ -58,6 +62,16 @@ int	ipc_send_fd(int sock, uint16_t type, uint32_t id, const void *, size_t,
  * descriptor arrived and fd_ok was set.
  */
 int	ipc_recv(int sock, struct ipc_msg *m, int fd_ok);
+/* As ipc_send_fd with nfds (at most IPC_MAX_FDS) descriptors. */
+int	ipc_send_fds(int sock, uint16_t type, uint32_t id, const void *,
+	    size_t, const int *fds, size_t nfds);
+/*
+ * As ipc_recv, taking up to maxfds descriptors into fds[] (*nfdsp of
+ * them, all close-on-exec); a message with more is closed and -1.  m->fd
+ * is not used.
+ */
+int	ipc_recv_fds(int sock, struct ipc_msg *m, int *fds, size_t maxfds,
+	    size_t *nfdsp);
 /*
  * Send n bytes as one datagram as they are, header or not (passfd
  * attached unless -1): for the tests and fuzzers that must send what the

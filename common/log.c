@@ -45,6 +45,19 @@ log_procinit(const char *procname)
 }
 
 void
+log_rename(const char *procname)
+{
+	log_procname = procname;
+	/*
+	 * openlog() without closelog() only changes the tag: glibc keeps
+	 * the socket connected before the chroot (there is no /dev/log to
+	 * reconnect to inside the jail).
+	 */
+	if (!log_stderr)
+		openlog(log_procname, LOG_PID | LOG_NDELAY, log_facility);
+}
+
+void
 log_setverbose(int verbose)
 {
 	log_verbose = verbose;

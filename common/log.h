@@ -12,6 +12,8 @@
 
 void	log_init(int to_stderr, int verbose, int facility);
 void	log_procinit(const char *procname);
+/* As log_procinit, keeping the syslog connection (after a chroot). */
+void	log_rename(const char *procname);
 void	log_setverbose(int verbose);
 int	log_getverbose(void);
 void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));

@@ -165,6 +165,14 @@ set_limit(int resource, const char *name, rlim_t value)
 	return 0;
 }
 
+int
+privdrop_nofork(void)
+{
+	if (PRIVDROP_SANITIZED)
+		return 0;
+	return set_limit(RLIMIT_NPROC, "RLIMIT_NPROC", 0);
+}
+
 static int
 stdio_to_devnull(int devnull, int keep_stderr)
 {
@@ -304,12 +312,12 @@ privdrop(const struct privdrop_spec *spec)
 	if (set_limit(RLIMIT_NOFILE, "RLIMIT_NOFILE", nofile) == -1)
 		return -1;
 	/*
-	 * None of the children forks or starts threads; a zero process
+	 * No child but the zygote forks or starts threads; a zero process
 	 * limit makes fork fail even before seccomp would kill it.  The
 	 * limit counts the real uid, so it is set only after the switch.
 	 */
 	if (!PRIVDROP_SANITIZED &&
-	    set_limit(RLIMIT_NPROC, "RLIMIT_NPROC", 0) == -1)
+	    set_limit(RLIMIT_NPROC, "RLIMIT_NPROC", spec->max_procs) == -1)
 		return -1;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
 		log_warn("privdrop: PR_SET_NO_NEW_PRIVS");

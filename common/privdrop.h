@@ -27,10 +27,20 @@ struct privdrop_spec {
 	 * max_sessions plus a margin.
 	 */
 	unsigned int	 max_files;
+	/*
+	 * RLIMIT_NPROC after the drop: 0 (no fork at all) but for the
+	 * zygote, which forks the workers (each of which then sets 0).
+	 */
+	unsigned int	 max_procs;
 };
 
 /* Returns 0, or -1 after logging which step failed (never fail open). */
 int	privdrop(const struct privdrop_spec *);
+/*
+ * RLIMIT_NPROC 0, as privdrop() sets it for max_procs 0: for a worker
+ * forked by the zygote.  0, or -1 logged.
+ */
+int	privdrop_nofork(void);
 
 /*
  * Check that path is a usable jail: an absolute path whose every

@@ -18,6 +18,7 @@
 #include "sandbox.h"
 
 #include <sys/mman.h>
+#include <sched.h>
 #include <sys/socket.h>
 
 #include <errno.h>
@@ -52,6 +53,7 @@ enum rule_arg {
 	ARG_NOEXEC,	/* mmap/mprotect: arg 2 (prot) without PROT_EXEC */
 	ARG_SELF,	/* tgkill: arg 0 (tgid) is our own pid */
 	ARG_INET,	/* socket: arg 0 (domain) is AF_UNIX, AF_INET, AF_INET6 */
+	ARG_FORK,	/* clone: arg 0 (flags) is CLONE_PARENT | SIGCHLD */
 };
 
 struct rule {
@@ -139,6 +141,26 @@ static const struct rule allow_worker[] = {
 	R(time),
 	R(write),
 	R(writev),
+};
+
+/*
+ * zygote: everything a worker does (its workers run under both filters),
+ * and what forking one takes: clone as a fork whose parent is the
+ * master, nothing else (no threads, no namespaces), with a channel to it
+ * (socketpair); the new worker's descriptors put in place (dup2,
+ * close_range); its process limit set to zero (setrlimit, prlimit64) and
+ * its own filter installed (prctl for no_new_privs, seccomp).
+ */
+static const struct rule allow_zygote[] = {
+	RA(clone, ARG_FORK),
+	R(close_range),
+	R(dup2),
+	R(dup3),
+	R(prctl),
+	R(prlimit64),
+	R(seccomp),
+	R(setrlimit),
+	R(socketpair),
 };
 
 /*
@@ -328,6 +350,8 @@ struct policy {
 	const struct rule	*allow;
 	size_t			 nallow;
 	int			 deny_socket;
+	const struct rule	*extra;		/* allowed as well, or NULL */
+	size_t			 nextra;
 };
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
@@ -337,6 +361,8 @@ static const struct policy policies[] = {
 	[SANDBOX_KEYD] = { "keyd", allow_keyd, NELEM(allow_keyd), 1 },
 	[SANDBOX_AUTHD] = { "authd", allow_authd, NELEM(allow_authd), 0 },
 	[SANDBOX_ROUTER] = { "router", allow_router, NELEM(allow_router), 1 },
+	[SANDBOX_ZYGOTE] = { "zygote", allow_worker, NELEM(allow_worker), 1,
+	    allow_zygote, NELEM(allow_zygote) },
 };
 
 const char *
@@ -368,6 +394,10 @@ add_rule(scmp_filter_ctx ctx, uint32_t action, const struct rule *r)
 	case ARG_SELF:
 		rc = seccomp_rule_add(ctx, action, nr, 1,
 		    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+		break;
+	case ARG_FORK:
+		rc = seccomp_rule_add(ctx, action, nr, 1,
+		    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)(CLONE_PARENT | SIGCHLD)));
 		break;
 	case ARG_INET:
 		for (i = 0; i < NELEM(families) && rc == 0; i++)
@@ -500,6 +530,9 @@ sandbox_apply(enum sandbox_proc proc)
 	    deny_nosocket, NELEM(deny_nosocket)) == -1)
 		goto fail;
 	if (add_rules(ctx, SCMP_ACT_ALLOW, p->allow, p->nallow) == -1)
+		goto fail;
+	if (p->extra != NULL && add_rules(ctx, SCMP_ACT_ALLOW, p->extra,
+	    p->nextra) == -1)
 		goto fail;
 	if (SANDBOX_SANITIZED && add_rules(ctx, SCMP_ACT_ALLOW,
 	    allow_sanitizer, NELEM(allow_sanitizer)) == -1)

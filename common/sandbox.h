@@ -22,6 +22,7 @@ enum sandbox_proc {
 	SANDBOX_KEYD,		/* keyd: signs with the server key */
 	SANDBOX_AUTHD,		/* authd: talks to the database */
 	SANDBOX_ROUTER,		/* router: pushes envelopes between workers */
+	SANDBOX_ZYGOTE,		/* session -Z: forks the workers */
 };
 
 /*
@@ -31,7 +32,7 @@ enum sandbox_proc {
  */
 int	sandbox_apply(enum sandbox_proc proc);
 
-/* The name of proc, for logs ("worker", "keyd", "authd", "router"). */
+/* The name of proc, for logs ("worker", "keyd", ..., "zygote"). */
 const char *sandbox_name(enum sandbox_proc proc);
 
 #endif

@@ -60,6 +60,7 @@ enum conf_type {
 	CT_STARTUPS,	/* start:rate:full or a number */
 	CT_FACILITY,	/* syslog facility name */
 	CT_TSYNC,	/* always | batch (transcript_sync) */
+	CT_SPAWN,	/* fork | exec (worker_spawn) */
 };
 
 struct conf_keyword {
@@ -118,6 +119,7 @@ static const struct conf_keyword keywords[] = {
 	KN("stale_window", CT_SECONDS, stale_window, 1, 3600),
 	KS("transcript_dir", CT_PATH, transcript_dir),
 	KS("transcript_sync", CT_TSYNC, transcript_sync),
+	KS("worker_spawn", CT_SPAWN, worker_spawn),
 	KS("worker_user", CT_USER, worker_user),
 };
 
@@ -236,6 +238,7 @@ conf_init(struct sc_config *c)
 	c->message_retention = 30;	/* days */
 	c->log_facility = LOG_DAEMON;
 	c->transcript_sync = TRANSCRIPT_SYNC_BATCH;
+	c->worker_spawn = WORKER_SPAWN_FORK;
 }
 
 const char *
@@ -421,6 +424,19 @@ set_tsync(struct conf_ctx *ctx, const struct conf_keyword *kw, const char *v)
 }
 
 static int
+set_spawn(struct conf_ctx *ctx, const struct conf_keyword *kw, const char *v)
+{
+	if (strcmp(v, "fork") == 0)
+		ctx->conf->worker_spawn = WORKER_SPAWN_FORK;
+	else if (strcmp(v, "exec") == 0)
+		ctx->conf->worker_spawn = WORKER_SPAWN_EXEC;
+	else
+		return conf_error(ctx, "%s: \"%s\" is neither fork nor exec",
+		    kw->name, v);
+	return 0;
+}
+
+static int
 set_listen(struct conf_ctx *ctx, const char *v)
 {
 	struct sc_config *c = ctx->conf;
@@ -525,6 +541,8 @@ conf_set(struct conf_ctx *ctx, const struct conf_keyword *kw, const char *v)
 		return set_facility(ctx, kw, v);
 	case CT_TSYNC:
 		return set_tsync(ctx, kw, v);
+	case CT_SPAWN:
+		return set_spawn(ctx, kw, v);
 	}
 	return conf_error(ctx, "internal error: keyword type");
 }

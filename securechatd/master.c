@@ -56,6 +56,12 @@
 #define TERM_GRACE_S		3	/* SIGTERM -> SIGKILL */
 #define HELPER_BACKOFF_MAX_S	60
 #define HELPER_STABLE_S		60	/* ran this long: reset the backoff */
+/*
+ * A zygote forks at most this many workers, which share its address
+ * layout and stack canary, before a new one (new layout) replaces it.
+ */
+#define ZYGOTE_MAX_SPAWNS	256
+#define ZYGOTE_REPLY_MS		2000	/* longest wait for ZYGOTE_SPAWNED */
 #define REFUSE_TIMEOUT_MS	100
 #define SESSION_DRAIN_MAX	64	/* messages read after a worker's exit */
 
@@ -117,6 +123,7 @@ struct session {
 	unsigned int	 receipts;	/* 1 << role of those saved */
 	time_t		 started;
 	const char	*killed;	/* why we killed it, or NULL */
+	unsigned int	 zygote_gen;	/* forked by that zygote; 0: executed */
 };
 TAILQ_HEAD(session_list, session);
 
@@ -141,6 +148,33 @@ static unsigned int	 authd_next;	/* round robin among equals */
 /* Start order: keyd, every authd slot, the router. */
 static struct helper	*helpers[2 + SC_AUTHD_PROCESSES_MAX];
 #define NHELPERS	(sizeof(helpers) / sizeof(helpers[0]))
+
+/*
+ * The zygote (worker_spawn fork; session/zygote.c): a pre-initialised
+ * worker that forks the workers.  Not required: while it is down or not
+ * yet ready, workers are executed as with worker_spawn exec.
+ */
+struct zygote_file {
+	dev_t		 dev;
+	ino_t		 ino;
+	off_t		 size;
+	struct timespec	 mtime, ctime;
+	int		 present;
+};
+static struct {
+	pid_t		 pid;		/* 0: not running */
+	pid_t		 retired;	/* the one before, until reaped */
+	int		 ctl;		/* -1: none */
+	int		 ready;		/* ZYGOTE_READY received */
+	unsigned int	 gen;		/* starts so far */
+	unsigned int	 spawns;	/* workers forked by this one */
+	unsigned int	 failures;	/* quick deaths in a row */
+	uint32_t	 next_id;
+	time_t		 started;
+	time_t		 restart_at;
+	/* ca, crl, cert as they were when it loaded them */
+	struct zygote_file files[3];
+} zyg = { .ctl = -1 };
 
 static struct session_list sessions = TAILQ_HEAD_INITIALIZER(sessions);
 static unsigned int	 nsessions, nunauth, nbound;
@@ -719,6 +753,321 @@ helpers_restart_due(void)
 	}
 }
 
+
+/* ---- the zygote ---- */
+
+static void
+zygote_file_stamp(const char *path, struct zygote_file *f)
+{
+	struct stat st;
+
+	memset(f, 0, sizeof(*f));
+	if (path[0] == '\0' || stat(path, &st) == -1)
+		return;
+	f->present = 1;
+	f->dev = st.st_dev;
+	f->ino = st.st_ino;
+	f->size = st.st_size;
+	f->mtime = st.st_mtim;
+	f->ctime = st.st_ctim;
+}
+
+/*
+ * Has the CA, CRL or certificate file changed since the zygote loaded
+ * it?  An executed worker reads them at every connection; a forked one
+ * must not serve an older CRL than that.
+ */
+static int
+zygote_files_changed(void)
+{
+	const char *paths[3] = { conf->ca, conf->crl, conf->cert };
+	struct zygote_file now;
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		zygote_file_stamp(paths[i], &now);
+		if (now.present != zyg.files[i].present ||
+		    now.dev != zyg.files[i].dev || now.ino != zyg.files[i].ino ||
+		    now.size != zyg.files[i].size ||
+		    now.mtime.tv_sec != zyg.files[i].mtime.tv_sec ||
+		    now.mtime.tv_nsec != zyg.files[i].mtime.tv_nsec ||
+		    now.ctime.tv_sec != zyg.files[i].ctime.tv_sec ||
+		    now.ctime.tv_nsec != zyg.files[i].ctime.tv_nsec)
+			return 1;
+	}
+	return 0;
+}
+
+static int
+zygote_start(void)
+{
+	const char *paths[3] = { conf->ca, conf->crl, conf->cert };
+	char *argv[16];
+	size_t n = 0, i;
+	int sv[2];
+	pid_t pid;
+
+	argv_add(argv, &n, 16, "session");
+	argv_add(argv, &n, 16, "-Z");
+	argv_add(argv, &n, 16, "-f");
+	argv_add(argv, &n, 16, conf->path);
+	argv_verbose(argv, &n, 16);
+	/* Stamped before it reads them: a change in between renews it. */
+	for (i = 0; i < 3; i++)
+		zygote_file_stamp(paths[i], &zyg.files[i]);
+	if (ipc_socketpair(sv) == -1) {
+		log_warn("zygote: socketpair");
+		return -1;
+	}
+	if (ipc_send(sv[0], WORKER_CONFIG, 0, conftext, conftextlen) == -1) {
+		log_warn("zygote: configuration");
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	if ((pid = fork()) == -1) {
+		log_warn("zygote: fork");
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	if (pid == 0)
+		child_exec(&sv[1], 1, ZYGOTE_FD_CTL, session_program(), argv);
+	close(sv[1]);
+	zyg.pid = pid;
+	zyg.ctl = sv[0];
+	zyg.ready = 0;
+	zyg.spawns = 0;
+	zyg.started = mono_now();
+	if (++zyg.gen == 0)
+		zyg.gen = 1;
+	log_debug("zygote started (pid %ld)", (long)pid);
+	return 0;
+}
+
+/*
+ * Retire the running zygote: it exits when its channel closes.  A new
+ * one starts at once; workers are executed until it is ready.
+ */
+static void
+zygote_renew(const char *why)
+{
+	char n[12];
+
+	if (zyg.pid == 0)
+		return;
+	snprintf(n, sizeof(n), "%u", zyg.spawns);
+	log_info("zygote %ld retired after %u worker%s: %s", (long)zyg.pid,
+	    zyg.spawns, zyg.spawns == 1 ? "" : "s", why);
+	audit_record("securechatd", "zygote_renew", "reason", why,
+	    "workers", n, NULL);
+	if (zyg.ctl != -1) {
+		close(zyg.ctl);
+		zyg.ctl = -1;
+	}
+	if (zyg.retired != 0 && kill(zyg.retired, SIGKILL) == -1 &&
+	    errno != ESRCH)
+		log_warn("kill zygote %ld", (long)zyg.retired);
+	zyg.retired = zyg.pid;
+	zyg.pid = 0;
+	zyg.ready = 0;
+	zyg.failures = 0;
+	zyg.restart_at = mono_now();
+}
+
+/* The next start after a failure: 1 s, doubling, at most 60 s. */
+static unsigned int
+zygote_backoff(void)
+{
+	unsigned int delay;
+
+	if (mono_now() - zyg.started >= HELPER_STABLE_S)
+		zyg.failures = 0;
+	delay = zyg.failures >= 6 ? HELPER_BACKOFF_MAX_S : 1U << zyg.failures;
+	if (delay > HELPER_BACKOFF_MAX_S)
+		delay = HELPER_BACKOFF_MAX_S;
+	zyg.failures++;
+	zyg.restart_at = mono_now() + delay;
+	return delay;
+}
+
+/* Something is wrong with it: kill it, start another after a pause. */
+static void
+zygote_fail(const char *why)
+{
+	unsigned int failures = zyg.failures;
+	pid_t pid = zyg.pid;
+
+	if (pid == 0)
+		return;
+	zygote_renew(why);
+	if (kill(pid, SIGKILL) == -1 && errno != ESRCH)
+		log_warn("kill zygote %ld", (long)pid);
+	zyg.failures = failures;
+	log_warnx("zygote %ld: %s; workers are executed until a new one is "
+	    "ready in %u s", (long)pid, why, zygote_backoff());
+}
+
+static void
+zygote_ctl_read(void)
+{
+	int rc;
+
+	if ((rc = ipc_recv(zyg.ctl, &msg, 0)) == 0) {
+		/* It is exiting: zygote_reaped() tells how and restarts it. */
+		close(zyg.ctl);
+		zyg.ctl = -1;
+		zyg.ready = 0;
+		return;
+	}
+	if (rc == -1) {
+		zygote_fail("bad control message");
+		return;
+	}
+	if (msg.hdr.type == ZYGOTE_READY && msg.len == 0 && !zyg.ready) {
+		zyg.ready = 1;
+		log_info("zygote %ld ready", (long)zyg.pid);
+	} else
+		zygote_fail("unexpected control message");
+	ipc_msg_clear(&msg);
+}
+
+/* Is pid a zygote (then its exit is handled here)? */
+static int
+zygote_reaped(pid_t pid, int status)
+{
+	char st[48];
+	unsigned int delay;
+
+	if (pid != 0 && pid == zyg.retired) {
+		zyg.retired = 0;
+		return 1;
+	}
+	if (pid == 0 || pid != zyg.pid)
+		return 0;
+	status_exit(status, st, sizeof(st));
+	if (zyg.ctl != -1) {
+		close(zyg.ctl);
+		zyg.ctl = -1;
+	}
+	zyg.pid = 0;
+	zyg.ready = 0;
+	if (phase != PH_RUN)
+		return 1;
+	delay = zygote_backoff();
+	log_warnx("zygote died (%s); workers are executed until a new one is "
+	    "ready in %u s", st, delay);
+	audit_record("securechatd", "child_crash", "child", "zygote",
+	    "status", st, NULL);
+	return 1;
+}
+
+static void
+zygote_due(void)
+{
+	if (conf->worker_spawn != WORKER_SPAWN_FORK || phase != PH_RUN ||
+	    zyg.pid != 0 || mono_now() < zyg.restart_at)
+		return;
+	if (zygote_start() == -1) {
+		zyg.failures++;
+		zyg.restart_at = mono_now() + HELPER_BACKOFF_MAX_S;
+		audit_record("securechatd", "child_start_failed", "child",
+		    "zygote", NULL);
+	}
+}
+
+/* No zygote from now on (worker_spawn exec, shutdown). */
+static void
+zygote_stop(int sig)
+{
+	if (zyg.ctl != -1) {
+		close(zyg.ctl);		/* makes it exit */
+		zyg.ctl = -1;
+	}
+	zyg.ready = 0;
+	if (zyg.pid != 0) {
+		if (zyg.retired != 0 && kill(zyg.retired, SIGKILL) == -1 &&
+		    errno != ESRCH)
+			log_warn("kill zygote %ld", (long)zyg.retired);
+		zyg.retired = zyg.pid;
+		zyg.pid = 0;
+	}
+	if (zyg.retired != 0 && sig != SIGTERM &&
+	    kill(zyg.retired, sig) == -1 && errno != ESRCH)
+		log_warn("kill zygote %ld", (long)zyg.retired);
+}
+
+/*
+ * Ask the zygote for a worker on fds[] (WORKER_FD_* order).  Returns its
+ * pid; -1 when no worker was made (no usable zygote, or it could not
+ * fork: the caller executes one); -2 when the zygote was asked but gave
+ * no usable answer, so a worker may exist for these descriptors (the
+ * caller must not start a second one: it refuses the connection).  The
+ * master waits for the answer: the zygote only forks, and the pid must
+ * be known before the worker can be reaped.
+ */
+static pid_t
+zygote_spawn(uint64_t serial, const char *addr, const int *fds)
+{
+	struct cursor c;
+	struct wbuf b;
+	siginfo_t si;
+	uint32_t id, pid, err;
+	int rc;
+
+	if (conf->worker_spawn != WORKER_SPAWN_FORK || !zyg.ready)
+		return -1;
+	if (zyg.spawns >= ZYGOTE_MAX_SPAWNS) {
+		zygote_renew("worker limit");
+		return -1;
+	}
+	if (zygote_files_changed()) {
+		zygote_renew("CA, CRL or certificate file changed");
+		return -1;
+	}
+	id = ++zyg.next_id;
+	wbuf_init(&b, 8 + 2 + SC_ADDR_MAX);
+	wbuf_put_u64(&b, serial);
+	wbuf_put_str16(&b, addr, strlen(addr));
+	rc = b.err ? -1 : ipc_send_fds(zyg.ctl, ZYGOTE_SPAWN, id, b.data,
+	    b.len, fds, ZYGOTE_SPAWN_FDS);
+	wbuf_free(&b);
+	if (rc == -1) {
+		zygote_fail("spawn request failed");
+		return -1;
+	}
+	if (ipc_wait_readable(zyg.ctl, ZYGOTE_REPLY_MS) == -1) {
+		zygote_fail("no answer");
+		return -2;
+	}
+	if ((rc = ipc_recv(zyg.ctl, &msg, 0)) != 1 ||
+	    msg.hdr.type != ZYGOTE_SPAWNED || msg.hdr.id != id) {
+		zygote_fail(rc == 0 ? "closed its channel" : "bad answer");
+		return -2;
+	}
+	cur_init(&c, msg.body, msg.len);
+	pid = cur_u32(&c);
+	err = cur_u32(&c);
+	if (cur_done(&c) == -1 || pid > INT32_MAX || (pid_t)pid == zyg.pid) {
+		zygote_fail("malformed answer");
+		return -2;
+	}
+	if (pid == 0) {
+		errno = (int)err;
+		log_warn("zygote could not fork");
+		return -1;
+	}
+	/* Only a child of ours (CLONE_PARENT) may be taken for a worker. */
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == -1) {
+		zygote_fail("answered with a process that is not a child of "
+		    "the master");
+		return -2;
+	}
+	zyg.spawns++;
+	return (pid_t)pid;
+}
+
 /* ---- sessions ---- */
 
 static struct session *
@@ -813,6 +1162,14 @@ session_reaped(struct session *s, int status)
 	audit_record_session("securechatd", s->serial,
 	    crashed ? "worker_crash" : "session_end", "addr", s->addr,
 	    "user", s->user, "status", st, NULL);
+	/*
+	 * A worker of the running zygote died of a signal it was not sent
+	 * by us: the next worker must not have the same layout and canary
+	 * (a crash-and-retry probe learns nothing from the last try).
+	 */
+	if (crashed && WIFSIGNALED(status) && s->zygote_gen != 0 &&
+	    s->zygote_gen == zyg.gen)
+		zygote_renew("a worker died of a signal");
 	if (s->state == WORKER_ST_HANDSHAKE)
 		nunauth--;
 	if (s->bound)
@@ -833,6 +1190,8 @@ reap_children(void)
 	int status;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (zygote_reaped(pid, status))
+			continue;
 		for (i = 0; i < NHELPERS; i++)
 			if (helpers[i]->pid == pid)
 				break;
@@ -1151,28 +1510,41 @@ session_start(int fd, struct session *s, const char *port)
 		log_warn("transcript %s", tpath);
 		goto fail;
 	}
-	if (ipc_send(ctl[1], WORKER_CONFIG, 0, conftext, conftextlen) == -1) {
-		log_warn("worker configuration");
+	s->zygote_gen = 0;
+	if ((pid = zygote_spawn(s->serial, s->addr, fds)) == -2)
 		goto fail;
-	}
+	if (pid > 0) {
+		/* A reused pid of a worker not yet reaped cannot be. */
+		if (session_by_pid(pid) != NULL) {
+			zygote_fail("answered with a live worker's pid");
+			goto fail;
+		}
+		s->zygote_gen = zyg.gen;
+	} else {
+		if (ipc_send(ctl[1], WORKER_CONFIG, 0, conftext,
+		    conftextlen) == -1) {
+			log_warn("worker configuration");
+			goto fail;
+		}
+		argv_add(argv, &n, 16, "session");
+		argv_add(argv, &n, 16, "-f");
+		argv_add(argv, &n, 16, conf->path);
+		argv_add(argv, &n, 16, "-S");
+		argv_add(argv, &n, 16, serial);
+		argv_add(argv, &n, 16, "-A");
+		argv_add(argv, &n, 16, s->addr);
+		argv_verbose(argv, &n, 16);
 
-	argv_add(argv, &n, 16, "session");
-	argv_add(argv, &n, 16, "-f");
-	argv_add(argv, &n, 16, conf->path);
-	argv_add(argv, &n, 16, "-S");
-	argv_add(argv, &n, 16, serial);
-	argv_add(argv, &n, 16, "-A");
-	argv_add(argv, &n, 16, s->addr);
-	argv_verbose(argv, &n, 16);
-
-	/* Resolved here, once for all, not in every child. */
-	(void)session_program();
-	if ((pid = fork()) == -1) {
-		log_warn("fork");
-		goto fail;
+		/* Resolved here, once for all, not in every child. */
+		(void)session_program();
+		if ((pid = fork()) == -1) {
+			log_warn("fork");
+			goto fail;
+		}
+		if (pid == 0)
+			child_exec(fds, 5, WORKER_FD_CLIENT, session_program(),
+			    argv);
 	}
-	if (pid == 0)
-		child_exec(fds, 5, WORKER_FD_CLIENT, session_program(), argv);
 	for (i = 0; i < 5; i++)
 		close(fds[i]);
 	s->pid = pid;
@@ -1700,6 +2072,11 @@ master_reload(void)
 			h->restart_at = mono_now();
 		}
 	}
+	/* New configuration text, CA, CRL: a new zygote (or none). */
+	if (conf->worker_spawn == WORKER_SPAWN_FORK)
+		zygote_renew("reload");
+	else
+		zygote_stop(SIGTERM);
 	snprintf(count, sizeof(count), "%u", nauthd);
 	audit_record("securechatd", "config_reloaded", "restart_authd",
 	    restart_authd ? "yes" : "no", "authd_processes", count, NULL);
@@ -1756,6 +2133,7 @@ shutdown_step(void)
 		(void)sd_notify(0, "STOPPING=1");
 		audit_record("securechatd", "shutdown_begin", NULL);
 		listeners_close();
+		zygote_stop(SIGTERM);
 		phase_set(PH_DRAIN, now + conf->drain_timeout);
 	}
 	/* A second SIGTERM skips the drain. */
@@ -1780,10 +2158,11 @@ shutdown_step(void)
 		for (i = 0; i < NHELPERS; i++)
 			if (helpers[i]->pid != 0)
 				break;
-		if (i == NHELPERS)
+		if (i == NHELPERS && zyg.pid == 0 && zyg.retired == 0)
 			master_exit();
 		if (now >= phase_deadline) {
 			helpers_stop(SIGKILL);
+			zygote_stop(SIGKILL);
 			phase_deadline = now + TERM_GRACE_S;
 		}
 	}
@@ -1791,7 +2170,7 @@ shutdown_step(void)
 
 /* ---- the loop ---- */
 
-enum pref_kind { PK_LISTEN, PK_HELPER, PK_SESSION };
+enum pref_kind { PK_LISTEN, PK_HELPER, PK_SESSION, PK_ZYGOTE };
 struct pref {
 	enum pref_kind	 kind;
 	void		*ptr;
@@ -1884,7 +2263,7 @@ master_main(struct sc_config *initial, const char *text, size_t textlen)
 	log_info("ready");
 
 	sigemptyset(&empty);
-	cap = MAX_LISTEN_FDS + NHELPERS + conf->max_sessions + 1;
+	cap = MAX_LISTEN_FDS + NHELPERS + conf->max_sessions + 2;
 	pfd = calloc(cap, sizeof(*pfd));
 	ref = calloc(cap, sizeof(*ref));
 	if (pfd == NULL || ref == NULL)
@@ -1903,13 +2282,14 @@ master_main(struct sc_config *initial, const char *text, size_t textlen)
 		if (got_sigterm || phase != PH_RUN)
 			shutdown_step();
 		helpers_restart_due();
+		zygote_due();
 		sessions_timeouts();
 		notify_status(0);
 		watchdog_tick();
 		audit_flush(0);
 
 		/* max_sessions may have grown on reload. */
-		if (cap < MAX_LISTEN_FDS + NHELPERS + (size_t)nsessions + 1) {
+		if (cap < MAX_LISTEN_FDS + NHELPERS + (size_t)nsessions + 2) {
 			cap = MAX_LISTEN_FDS + NHELPERS + (size_t)nsessions +
 			    64;
 			free(pfd);
@@ -1934,6 +2314,12 @@ master_main(struct sc_config *initial, const char *text, size_t textlen)
 			pfd[nfd].events = POLLIN;
 			ref[nfd].kind = PK_HELPER;
 			ref[nfd++].ptr = helpers[i];
+		}
+		if (zyg.ctl != -1) {
+			pfd[nfd].fd = zyg.ctl;
+			pfd[nfd].events = POLLIN;
+			ref[nfd].kind = PK_ZYGOTE;
+			ref[nfd++].ptr = NULL;
 		}
 		TAILQ_FOREACH(s, &sessions, entry) {
 			if (s->ctl == -1)
@@ -1969,6 +2355,10 @@ master_main(struct sc_config *initial, const char *text, size_t textlen)
 				s = ref[i].ptr;
 				if (s->ctl == pfd[i].fd)
 					session_ctl_read(s);
+				break;
+			case PK_ZYGOTE:
+				if (zyg.ctl == pfd[i].fd)
+					zygote_ctl_read();
 				break;
 			}
 		}

@@ -86,6 +86,32 @@
 /* worker -> master: one audit event (common/audit.h). */
 #define WORKER_AUDIT		IPC_MSG_AUDIT
 
+/*
+ * The zygote (worker_spawn fork, session/zygote.c): the session program
+ * started as `session -Z -f conf [-d] [-v]`, its control channel on
+ * ZYGOTE_FD_CTL (nothing else open above 2).  It loads what every worker
+ * needs, warms OpenSSL up, drops to worker_user in the jail, installs
+ * its seccomp filter and then forks one worker per ZYGOTE_SPAWN, with
+ * CLONE_PARENT so that the worker is the master's child (reaped,
+ * signalled and accounted like an executed one).
+ *  - master -> zygote, exactly once, first: WORKER_CONFIG.
+ *  - zygote -> master, once, when it can fork: ZYGOTE_READY (empty).
+ *  - master -> zygote: ZYGOTE_SPAWN, with the worker's five descriptors
+ *    in WORKER_FD_CLIENT..WORKER_FD_EXEC_LAST order (SCM_RIGHTS):
+ *	u64	serial
+ *	str16	addr		(at most SC_ADDR_MAX - 1 bytes)
+ *  - zygote -> master, for each, with its id: ZYGOTE_SPAWNED
+ *	u32	pid		(0: no worker)
+ *	u32	errno		(when pid is 0)
+ * Anything else ends the zygote; the master then executes workers until
+ * a new zygote is ready.
+ */
+#define ZYGOTE_FD_CTL		9
+#define ZYGOTE_SPAWN_FDS	(WORKER_FD_EXEC_LAST - WORKER_FD_CLIENT + 1)
+#define ZYGOTE_READY		0x0110
+#define ZYGOTE_SPAWN		0x0111
+#define ZYGOTE_SPAWNED		0x0112
+
 enum worker_state {
 	WORKER_ST_HANDSHAKE = 1,	/* from fork until login succeeds */
 	WORKER_ST_AUTH = 2,		/* logged in (or registered) */
@@ -106,6 +132,9 @@ int	worker_send_state(int ctlfd, enum worker_state, const char *username);
 #define SC_MAX_LISTEN		16
 #define SC_DEFAULT_PORT		"9000"
 #define SC_AUTHD_PROCESSES_MAX	16	/* authd_processes bound */
+/* worker_spawn: fork each worker from the template, or exec each one. */
+#define WORKER_SPAWN_FORK	1
+#define WORKER_SPAWN_EXEC	2
 
 struct sc_listen {
 	char		host[SC_ADDR_MAX];	/* numeric address; "" = any */
@@ -126,6 +155,7 @@ struct sc_config {
 	char		 db_config[SC_PATH_MAX];
 
 	char		 worker_user[SC_USER_MAX + 1];
+	int		 worker_spawn;		/* WORKER_SPAWN_FORK/_EXEC */
 	char		 keyd_user[SC_USER_MAX + 1];
 	char		 authd_user[SC_USER_MAX + 1];
 	char		 router_user[SC_USER_MAX + 1];

@@ -1,11 +1,13 @@
 /*
  * session.c: entry point of the per-connection worker.
  *
- *	session -f file -S serial -A addr [-d] [-v]
+ *	session -f file -S serial -A addr [-d] [-v]	(worker_spawn exec)
+ *	session -Z -f file [-d] [-v]			(worker_spawn fork)
  *
  * Installed as LIBEXECDIR/session and executed only by the securechatd
- * master, once per accepted connection (securechatd.h: the descriptors it
- * finds, the control channel; worker.c: the protocol).  It is a separate
+ * master: once per accepted connection (securechatd.h: the descriptors
+ * it finds, the control channel; worker.c: the protocol), or once as the
+ * zygote (-Z, zygote.c) that forks a worker per connection.  It is a separate
  * program (as OpenSSH 9.8 split sshd-session out of sshd) so that each
  * connection maps only what a session needs: libcrypto, libbsd,
  * libseccomp and libc, not the master's libsystemd (and the six libraries
@@ -31,11 +33,13 @@
 
 #include "buf.h"
 #include "log.h"
+#include "session/worker.h"
 
 static void __attribute__((noreturn))
 usage(void)
 {
 	fprintf(stderr, "usage: session -f file -S serial -A addr [-dv]\n"
+	    "       session -Z -f file [-dv]\n"
 	    "(started by securechatd for each connection, not by hand)\n");
 	exit(1);
 }
@@ -64,8 +68,8 @@ worker_send_state(int ctlfd, enum worker_state state, const char *username)
 	return rc;
 }
 
-static int
-parse_serial(const char *s, uint64_t *out)
+int
+session_parse_serial(const char *s, uint64_t *out)
 {
 	char *end;
 	unsigned long long v;
@@ -80,8 +84,8 @@ parse_serial(const char *s, uint64_t *out)
 	return 0;
 }
 
-static int
-printable_addr(const char *s)
+int
+session_addr_ok(const char *s)
 {
 	size_t i;
 
@@ -100,14 +104,14 @@ main(int argc, char **argv)
 	static struct ipc_msg msg;	/* IPC_MAX_BODY: not on the stack */
 	static struct sc_config conf;
 	char *conffile = NULL, *serial = NULL, *addr = NULL, err[1024];
-	uint64_t sess;
-	int ch, fd, rc, debug = 0, verbose = 0;
+	uint64_t sess = 0;
+	int ch, fd, rc, ctlfd, debug = 0, verbose = 0, zygote = 0;
 
 	/* setproctitle() may reuse argv's memory: optargs are copied. */
 	setproctitle_init(argc, argv, environ);
 	log_init(1, 0, LOG_DAEMON);
 	log_procinit("securechatd-worker");
-	while ((ch = getopt(argc, argv, "A:df:S:v")) != -1) {
+	while ((ch = getopt(argc, argv, "A:df:S:vZ")) != -1) {
 		switch (ch) {
 		case 'A':
 			free(addr);
@@ -131,17 +135,32 @@ main(int argc, char **argv)
 			if (verbose < 3)
 				verbose++;
 			break;
+		case 'Z':
+			zygote = 1;
+			break;
 		default:
 			usage();
 		}
 	}
 	if (optind != argc || conffile == NULL)
 		usage();
+	if (zygote && (serial != NULL || addr != NULL))
+		usage();
 	log_init(debug, verbose, LOG_DAEMON);
-	for (fd = WORKER_FD_CLIENT; fd <= WORKER_FD_EXEC_LAST; fd++)
-		if (fcntl(fd, F_GETFD) == -1)
+	if (zygote) {
+		log_procinit("securechatd-zygote");
+		ctlfd = ZYGOTE_FD_CTL;
+		if (fcntl(ctlfd, F_GETFD) == -1)
 			fatalx("descriptor %d is not open: this program is only "
-			    "started by securechatd, for one connection", fd);
+			    "started by securechatd", ctlfd);
+	} else {
+		ctlfd = WORKER_FD_CTL;
+		for (fd = WORKER_FD_CLIENT; fd <= WORKER_FD_EXEC_LAST; fd++)
+			if (fcntl(fd, F_GETFD) == -1)
+				fatalx("descriptor %d is not open: this program "
+				    "is only started by securechatd, for one "
+				    "connection", fd);
+	}
 	/*
 	 * The transcript arrives after the login as the lowest free
 	 * descriptor, which must be WORKER_FD_TRANSCRIPT: fill any hole in
@@ -151,10 +170,12 @@ main(int argc, char **argv)
 		if (fcntl(fd, F_GETFD) == -1 &&
 		    open("/dev/null", O_RDWR) != fd)
 			fatal("descriptor %d: /dev/null", fd);
-	if (parse_serial(serial, &sess) == -1)
-		fatalx("-S: bad session serial");
-	if (addr == NULL || !printable_addr(addr))
-		fatalx("-A: bad peer address");
+	if (!zygote) {
+		if (session_parse_serial(serial, &sess) == -1)
+			fatalx("-S: bad session serial");
+		if (addr == NULL || !session_addr_ok(addr))
+			fatalx("-A: bad peer address");
+	}
 
 	/*
 	 * The worker uses libcrypto's built-in default provider only: no
@@ -165,7 +186,7 @@ main(int argc, char **argv)
 	    OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS, NULL) != 1)
 		fatalx("OpenSSL initialisation failed");
 
-	if ((rc = ipc_recv(WORKER_FD_CTL, &msg, 0)) != 1)
+	if ((rc = ipc_recv(ctlfd, &msg, 0)) != 1)
 		fatalx("no configuration from the master (%s)",
 		    rc == 0 ? "channel closed" : strerror(errno));
 	if (msg.hdr.type != WORKER_CONFIG)
@@ -176,12 +197,15 @@ main(int argc, char **argv)
 	ipc_msg_clear(&msg);
 	strlcpy(conf.path, conffile, sizeof(conf.path));
 	conf.session_serial = sess;
-	strlcpy(conf.peer_addr, addr, sizeof(conf.peer_addr));
+	if (addr != NULL)
+		strlcpy(conf.peer_addr, addr, sizeof(conf.peer_addr));
 	conf.foreground = debug;
 	conf.verbose = verbose;
 	free(conffile);
 	free(serial);
 	free(addr);
 	log_init(debug, verbose, conf.log_facility);
+	if (zygote)
+		return zygote_main(&conf);
 	return worker_main(&conf, argc, argv);
 }

@@ -34,6 +34,7 @@
 #include "envelope.h"
 #include "buf.h"
 #include "session/keyd_wrap.h"
+#include "session/worker.h"
 #include "log.h"
 #include "pki.h"
 #include "privdrop.h"
@@ -1199,34 +1200,93 @@ serve(void)
 	wbuf_free(&out);
 }
 
-int
-worker_main(const struct sc_config *conf, int argc, char **argv)
+/*
+ * Before the drop: the public material every session needs.  In exec
+ * mode for this one connection; in the zygote (zygote.c) once, for every
+ * worker it will fork.
+ */
+void
+worker_prepare(const struct sc_config *conf)
 {
-	struct privdrop_spec spec;
-
-	(void)argc;
-	(void)argv;
 	memset(&w, 0, sizeof(w));
 	w.conf = conf;
 	w.fd = WORKER_FD_CLIENT;
-	strlcpy(w.addr, conf->peer_addr, sizeof(w.addr));
-	w.hs_deadline = time(NULL) + (time_t)conf->handshake_timeout;
-	setproctitle("worker [%s]", w.addr);
-
 	/* Public material only, read before the drop. */
 	load_public();
 	w.tr.fd = -1;		/* until the login (receive_transcript) */
 	if (atexit(tr_atexit) != 0)
 		fatalx("atexit");
+}
+
+/*
+ * The zygote's warm-up: run once every OpenSSL code path a handshake and
+ * a record take, on throw-away inputs, so that OpenSSL 3's lazy set-up
+ * (algorithm fetches, decoder and method tables) is done once in the
+ * zygote instead of in every worker.  Nothing secret comes out of it and
+ * what it made is wiped; a failure here is only a slower first use.
+ */
+void
+worker_warm(void)
+{
+	EVP_PKEY *eph = NULL, *pub = NULL;
+	struct sc_dirkeys keys;
+	uint8_t kex[SC_KEX_LEN], ss[32], h2[SC_SHA256_LEN] = { 0 };
+	uint8_t key[SC_AES_KEY_LEN] = { 0 }, iv[SC_IV_LEN] = { 0 };
+	uint8_t ct[64], pt[64], sig[512] = { 0 };
+	size_t ctlen = sizeof(ct), ptlen = sizeof(pt);
+	char reason[256];
+
+	(void)pki_verify(w.trust, w.cert, PKI_PURPOSE_SERVER, NULL, 0, reason,
+	    sizeof(reason));
+	if ((pub = X509_get_pubkey(w.cert)) != NULL) {
+		(void)sc_rsa_key_ok(pub);
+		/* Fails, after the public-key operation it warms up. */
+		(void)sc_rsa_verify(pub, kex, sizeof(kex), sig,
+		    (size_t)EVP_PKEY_get_size(pub) <= sizeof(sig) ?
+		    (size_t)EVP_PKEY_get_size(pub) : sizeof(sig));
+	}
+	if (sc_x25519_keygen(&eph, kex) == 0 &&
+	    sc_x25519_derive(eph, kex, sizeof(kex), ss) == 0)
+		(void)sc_derive_temp_keys(ss, h2, &keys);
+	if (sc_aes_cbc_encrypt(key, iv, h2, sizeof(h2), ct, &ctlen) == 0)
+		(void)sc_aes_cbc_decrypt(key, iv, ct, ctlen, pt, &ptlen);
+	(void)sc_sha256(ct, sizeof(ct), h2);
+	OPENSSL_cleanse(ss, sizeof(ss));
+	OPENSSL_cleanse(&keys, sizeof(keys));
+	OPENSSL_cleanse(pt, sizeof(pt));
+	EVP_PKEY_free(eph);
+	EVP_PKEY_free(pub);
+}
+
+/* chroot to the jail, the worker user, no new privileges. */
+void
+worker_drop(unsigned int max_procs)
+{
+	struct privdrop_spec spec;
 
 	memset(&spec, 0, sizeof(spec));
-	spec.user = conf->worker_user;
-	spec.jail = conf->jail;
-	spec.keep_stderr = conf->foreground;
+	spec.user = w.conf->worker_user;
+	spec.jail = w.conf->jail;
+	spec.keep_stderr = w.conf->foreground;
+	spec.max_procs = max_procs;
 	if (privdrop(&spec) == -1)
 		fatalx("privilege drop failed");
+}
+
+void
+worker_confine(void)
+{
 	if (sandbox_apply(SANDBOX_WORKER) == -1)
 		fatalx("cannot install the worker sandbox");
+}
+
+/* One session on WORKER_FD_*; conf's session_serial and peer_addr set. */
+int
+worker_serve(void)
+{
+	strlcpy(w.addr, w.conf->peer_addr, sizeof(w.addr));
+	w.hs_deadline = time(NULL) + (time_t)w.conf->handshake_timeout;
+	setproctitle("worker [%s]", w.addr);
 
 	handshake();
 	authenticate();
@@ -1237,4 +1297,15 @@ worker_main(const struct sc_config *conf, int argc, char **argv)
 	X509_free(w.cert);
 	X509_free(w.peer);
 	return 0;
+}
+
+int
+worker_main(const struct sc_config *conf, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	worker_prepare(conf);
+	worker_drop(0);
+	worker_confine();
+	return worker_serve();
 }

@@ -47,7 +47,9 @@
  *      with PTRACE_SECCOMP_GET_FILTER, is instruction for instruction the
  *      replica's (but for the process's own pid, which the tgkill rule
  *      embeds): the filter whose effect the replica demonstrated is the
- *      one the real worker runs under.
+ *      one the real worker runs under.  (Forked by the zygote, the worker
+ *      also runs under the zygote's filter, installed before its own:
+ *      seccomp filters only ever add restrictions.)
  *    Neither half alone would do: the replica shows what the policy
  *    does, but not that the worker runs it; /proc shows the worker runs
  *    a policy, but not what it blocks.
@@ -1014,9 +1016,13 @@ test_worker_drop_replica(void **state)
 	}
 }
 
-/* The process's seccomp program (it must be stopped under our trace). */
+/*
+ * The process's seccomp program number idx (it must be stopped under our
+ * trace).  The kernel counts from the oldest: 0 is the first filter
+ * installed, the zygote's in a forked worker.
+ */
 static size_t
-get_filter(pid_t pid, struct sock_filter *buf, size_t cap)
+get_filter(pid_t pid, long idx, struct sock_filter *buf, size_t cap)
 {
 	long n;
 	int st;
@@ -1025,11 +1031,11 @@ get_filter(pid_t pid, struct sock_filter *buf, size_t cap)
 	assert_int_equal(ptrace(PTRACE_INTERRUPT, pid, NULL, NULL), 0);
 	assert_int_equal(waitpid(pid, &st, __WALL), pid);
 	assert_true(WIFSTOPPED(st));
-	n = ptrace(PTRACE_SECCOMP_GET_FILTER, pid, 0, NULL);
+	n = ptrace(PTRACE_SECCOMP_GET_FILTER, pid, idx, NULL);
 	if (n <= 0 || (size_t)n > cap)
 		fail_msg("PTRACE_SECCOMP_GET_FILTER: %ld (%s)", n,
 		    strerror(errno));
-	assert_int_equal(ptrace(PTRACE_SECCOMP_GET_FILTER, pid, 0, buf), n);
+	assert_int_equal(ptrace(PTRACE_SECCOMP_GET_FILTER, pid, idx, buf), n);
 	assert_int_equal(ptrace(PTRACE_DETACH, pid, NULL, NULL), 0);
 	return (size_t)n;
 }
@@ -1061,7 +1067,7 @@ replica_filter(struct sock_filter *buf, size_t cap, pid_t *pidp)
 	close(ready[1]);
 	close(go[0]);
 	assert_int_equal(read(ready[0], &c, 1), 1);
-	n = get_filter(pid, buf, cap);
+	n = get_filter(pid, 0, buf, cap);
 	close(go[1]);
 	close(ready[0]);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
@@ -1182,9 +1188,14 @@ test_real_worker_confined(void **state)
 	    sizeof(got)), "1");
 	assert_string_equal(status_line(status, "\nSeccomp:\t", got,
 	    sizeof(got)), "2");
+	/*
+	 * Forked by the zygote (worker_spawn fork, the default): the
+	 * zygote's filter and, on top of it, its own (filter 1, compared
+	 * below); both apply to every call.
+	 */
 	if (tu_contains(status, "Seccomp_filters:"))
 		assert_string_equal(status_line(status, "\nSeccomp_filters:\t",
-		    got, sizeof(got)), "1");
+		    got, sizeof(got)), "2");
 	free(status);
 	snprintf(path, sizeof(path), "/proc/%d/root", (int)worker);
 	n = readlink(path, link, sizeof(link) - 1);
@@ -1241,8 +1252,11 @@ test_real_worker_confined(void **state)
 	assert_int_equal(ntcp, 1);
 	assert_int_equal(nunix, 4);	/* keyd, authd, master, router */
 
-	/* The filter it runs is the replica's, instruction for instruction. */
-	nreal = get_filter(worker, real, sizeof(real) / sizeof(real[0]));
+	/*
+	 * The filter it installed last (the second, index 1) is the
+	 * replica's, instruction for instruction.
+	 */
+	nreal = get_filter(worker, 1, real, sizeof(real) / sizeof(real[0]));
 	nrep = replica_filter(rep, sizeof(rep) / sizeof(rep[0]), &replica);
 	fprintf(stderr, "seccomp: real worker %zu instructions, replica %zu\n",
 	    nreal, nrep);

@@ -180,8 +180,9 @@ struct memsum {
 	unsigned int	 n, n_authd;
 	double		 pd_mean_kb, pd_max_kb, pss_mean_kb, rss_mean_kb;
 	double		 pd_total_kb;
-	long		 keyd_pd, authd_pd, master_pd;
+	long		 keyd_pd, authd_pd, master_pd, zygote_pd;
 	long		 keyd_rss, authd_rss, master_rss;
+	double		 sd_mean_kb;	/* Shared_Dirty (pages shared by fork) */
 };
 
 struct bench {
@@ -1840,6 +1841,25 @@ exe_name(pid_t pid, char *buf, size_t len)
 	return buf;
 }
 
+/* Does pid's command line contain needle (setproctitle's title)? */
+static int
+cmdline_has(pid_t pid, const char *needle)
+{
+	char path[64], buf[512];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return strstr(buf, needle) != NULL;
+}
+
 static void
 measure_memory(struct bench *b, void *arg)
 {
@@ -1847,11 +1867,11 @@ measure_memory(struct bench *b, void *arg)
 	DIR *d;
 	struct dirent *de;
 	char name[64];
-	double pss = 0, rss = 0;
+	double pss = 0, rss = 0, sd = 0;
 
 	(void)arg;
 	memset(m, 0, sizeof(*m));
-	m->keyd_pd = m->authd_pd = -1;
+	m->keyd_pd = m->authd_pd = m->zygote_pd = -1;
 	m->master_pd = rollup_kb(b->e.pid, "Private_Dirty");
 	m->master_rss = rollup_kb(b->e.pid, "Rss");
 	if ((d = opendir("/proc")) == NULL)
@@ -1875,8 +1895,13 @@ measure_memory(struct bench *b, void *arg)
 				m->authd_pd += pd;
 			m->authd_rss += rollup_kb(pid, "Rss");
 			m->n_authd++;
+		} else if (strcmp(name, "session") == 0 &&
+		    cmdline_has(pid, "zygote")) {
+			/* Not a worker: the process they are forked from. */
+			m->zygote_pd = pd;
 		} else if (strcmp(name, "session") == 0 && pd >= 0) {
 			m->n++;
+			sd += (double)rollup_kb(pid, "Shared_Dirty");
 			m->pd_total_kb += (double)pd;
 			if ((double)pd > m->pd_max_kb)
 				m->pd_max_kb = (double)pd;
@@ -1889,6 +1914,7 @@ measure_memory(struct bench *b, void *arg)
 		m->pd_mean_kb = m->pd_total_kb / m->n;
 		m->pss_mean_kb = pss / m->n;
 		m->rss_mean_kb = rss / m->n;
+		m->sd_mean_kb = sd / m->n;
 	}
 	say("memory: %u workers, Private_Dirty mean %.0f kB max %.0f kB; "
 	    "keyd %ld kB, authd (%u) %ld kB, master %ld kB", m->n,
@@ -2535,10 +2561,12 @@ report(struct bench *b, FILE *f)
 	fprintf(f, "| Private_Dirty per worker, mean / max | %.0f / %.0f KiB "
 	    "| 1024 KiB | %.2f | < 1 MiB |\n", b->mem.pd_mean_kb,
 	    b->mem.pd_max_kb, b->mem.pd_mean_kb / 1024);
-	fprintf(f, "| Private_Dirty total: workers / keyd / authd / master | "
-	    "%.1f MiB / %ld / %ld / %ld KiB | | | |\n",
-	    b->mem.pd_total_kb / 1024, b->mem.keyd_pd, b->mem.authd_pd,
-	    b->mem.master_pd);
+	fprintf(f, "| Pss / Shared_Dirty per worker, mean | %.0f / %.0f KiB "
+	    "| | | |\n", b->mem.pss_mean_kb, b->mem.sd_mean_kb);
+	fprintf(f, "| Private_Dirty total: workers / zygote / keyd / authd / "
+	    "master | %.1f MiB / %ld / %ld / %ld / %ld KiB | | | |\n",
+	    b->mem.pd_total_kb / 1024, b->mem.zygote_pd, b->mem.keyd_pd,
+	    b->mem.authd_pd, b->mem.master_pd);
 	fprintf(f, "| start-up: exec to listening (median of %d) | %.1f ms | "
 	    "| | |\n", STARTS, median_of(b->st_kdf, STARTS, 0));
 	fprintf(f, "| start-up: exec to first handshake | %.1f ms | | | |\n",

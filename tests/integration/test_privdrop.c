@@ -192,7 +192,7 @@ test_drop_as_root(void **state)
 	pid = fork();
 	assert_true(pid != -1);
 	if (pid == 0) {
-		struct privdrop_spec spec = { WORKER_USER, jail, 0, 0 };
+		struct privdrop_spec spec = { WORKER_USER, jail, 0, 0, 0 };
 		char r;
 
 		close(ready[0]);
@@ -276,7 +276,7 @@ static int
 child_drop(void *arg)
 {
 	const struct drop_case *dc = arg;
-	struct privdrop_spec spec = { dc->user, dc->jail, 1, 0 };
+	struct privdrop_spec spec = { dc->user, dc->jail, 1, 0, 0 };
 
 	if (privdrop(&spec) == 0)
 		return 0;
@@ -358,7 +358,8 @@ test_bad_jails_refused(void **state)
 static int
 child_devmode(void *arg)
 {
-	struct privdrop_spec spec = { WORKER_USER, "/nonexistent/jail", 1, 0 };
+	struct privdrop_spec spec = { WORKER_USER, "/nonexistent/jail", 1, 0,
+	    0 };
 	struct rlimit rl;
 	char root[PATH_MAX];
 	uid_t uid;
@@ -419,7 +420,7 @@ static int
 child_sandbox(void *arg)
 {
 	const struct sb_case *c = arg;
-	struct privdrop_spec spec = { WORKER_USER, c->jail, 1, 0 };
+	struct privdrop_spec spec = { WORKER_USER, c->jail, 1, 0, 0 };
 	struct timespec ts;
 	uint8_t rnd[16];
 	int fd, p[2];

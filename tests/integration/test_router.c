@@ -51,6 +51,7 @@
 #include "daemonspawn.h"
 #include "envelope.h"
 #include "fakeauthd.h"
+#include "hostile.h"
 #include "ipc.h"
 #include "log.h"
 #include "pki.h"
@@ -1140,7 +1141,7 @@ test_daemon_starts_router(void **state)
 
 	/* A connection: its worker holds a router channel on fd 8. */
 	c1 = connect_port(env.port);
-	w1 = wait_proc(env.pid, "worker", 0, 5000);
+	w1 = hostile_worker_of(env.pid, c1, 5000);
 	assert_true(w1 > 0);
 	usleep(200000);
 	assert_worker_router_fd(w1);
@@ -1158,7 +1159,7 @@ test_daemon_starts_router(void **state)
 
 	/* New sessions get a channel to the new router. */
 	c2 = connect_port(env.port);
-	w2 = wait_proc(env.pid, "worker", w1, 5000);
+	w2 = hostile_worker_of(env.pid, c2, 5000);
 	assert_true(w2 > 0);
 	usleep(200000);
 	assert_worker_router_fd(w2);
@@ -1207,7 +1208,11 @@ test_daemon_without_router(void **state)
 	/* It started, failed its drop, and is restarted with back-off. */
 	assert_true(scenv_wait_audit(&env, "child_crash", 5));
 	c = connect_port(env.port);
-	w = wait_proc(env.pid, "worker", 0, 5000);
+	/*
+	 * Our connection's worker, not another one still ending (scenv's
+	 * readiness probe, say): the one holding the far end of c.
+	 */
+	w = hostile_worker_of(env.pid, c, 5000);
 	assert_true(w > 0);
 	usleep(200000);
 	assert_worker_router_fd(w);

@@ -81,6 +81,7 @@ test_defaults(void **state)
 	    sysconf(_SC_NPROCESSORS_ONLN) > SC_AUTHD_PROCESSES_MAX ?
 	    SC_AUTHD_PROCESSES_MAX : sysconf(_SC_NPROCESSORS_ONLN));
 	assert_int_equal(c.transcript_sync, TRANSCRIPT_SYNC_BATCH);
+	assert_int_equal(c.worker_spawn, WORKER_SPAWN_FORK);
 }
 
 static void
@@ -125,6 +126,7 @@ test_every_keyword(void **state)
 	    "auth_failure_window 2m\n"
 	    "authd_processes 3\n"
 	    "transcript_sync always\n"
+	    "worker_spawn exec\n"
 	    "log_facility local3\r\n";
 
 	(void)state;
@@ -168,6 +170,7 @@ test_every_keyword(void **state)
 	assert_int_equal(c.log_facility, LOG_LOCAL3);
 	assert_int_equal(c.authd_processes, 3);
 	assert_int_equal(c.transcript_sync, TRANSCRIPT_SYNC_EACH);
+	assert_int_equal(c.worker_spawn, WORKER_SPAWN_EXEC);
 }
 
 static void
@@ -250,6 +253,7 @@ static const struct bad_case bad_cases[] = {
 	{ "authd_processes 0\n", "t.conf:1: ", "authd_processes" },
 	{ "authd_processes 17\n", "t.conf:1: ", "authd_processes" },
 	{ "transcript_sync never\n", "t.conf:1: ", "neither always nor batch" },
+	{ "worker_spawn vfork\n", "t.conf:1: ", "neither fork nor exec" },
 	/* Rules over the whole file have no line. */
 	{ "cert /c\nkey /k\n", "t.conf: ", "missing required keyword \"ca\"" },
 	{ "ca /a\nkey /k\n", "t.conf: ", "missing required keyword \"cert\"" },

@@ -1,0 +1,461 @@
+/*
+ * test_attack_zygote.c: the session zygote (worker_spawn fork, the
+ * default; session/zygote.c and the zygote section of
+ * securechatd/master.c), on a real installation as root.
+ *
+ * Workers forked from one pre-initialised process share its memory
+ * layout and everything it held when it forked.  What this program shows:
+ *
+ *  - the zygote is confined before it forks anything: the worker user's
+ *    uids, no capabilities, no_new_privs, a seccomp filter, its root in
+ *    the jail, and nothing open but stdio, its channel to the master and
+ *    its channel to the spare worker (forked ahead of the next
+ *    connection), which is confined too and holds nothing else;
+ *  - every worker is a child of the master (CLONE_PARENT), runs under
+ *    the zygote's filter and its own (Seccomp_filters 2), and draws its
+ *    own randomness: the X25519 shares of many SERVER_HELLOs all differ
+ *    (a worker that kept the zygote's arc4random state would repeat);
+ *  - a worker that dies of a signal (a crash, or a probe of the layout)
+ *    retires the zygote: the next worker comes from a new process;
+ *  - a changed CRL reaches the very next connection without SIGHUP (the
+ *    zygote is renewed, as an executed worker would read the new file);
+ *  - SIGHUP renews it; worker_spawn exec stops it and workers are
+ *    executed (one filter); back to fork, a zygote again;
+ *  - a killed zygote costs nothing but speed: connections are served by
+ *    executed workers until its replacement is ready;
+ *  - a zygote forks at most 256 workers before a new one replaces it.
+ *
+ * Each case ends with arena_check(): nothing written was lost, the
+ * witness session still chats, keyd and authd are the same processes.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "faultutil.h"
+#include "hostile.h"
+#include "proto.h"
+#include "scenv.h"
+#include "testutil.h"
+
+#define SPAWN_LIMIT	256	/* ZYGOTE_MAX_SPAWNS in master.c */
+
+static struct arena A;
+static struct hid alice;
+
+static int
+setup(void **state)
+{
+	(void)state;
+	if (geteuid() != 0) {
+		fprintf(stderr, "test_attack_zygote: must run as root (the "
+		    "zygote's privilege drop is part of what it tests)\n");
+		return -1;
+	}
+	if (arena_setup(&A, "atk-zyg", "crl @CA@/crl.pem\n") == -1)
+		return -1;
+	if (hid_load_ca(&alice, &A, "alice") == -1) {
+		arena_teardown(&A);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	hid_free(&alice);
+	arena_teardown(&A);
+	return 0;
+}
+
+/* The value of "Key:" in /proc/pid/status, or NULL (static buffer). */
+static const char *
+status_field(pid_t pid, const char *key)
+{
+	static char val[256];
+	char path[64], line[256];
+	size_t klen = strlen(key);
+	FILE *fp;
+	const char *v = NULL;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((fp = fopen(path, "r")) == NULL)
+		return NULL;
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+			v = line + klen + 1;
+			v += strspn(v, " \t");
+			snprintf(val, sizeof(val), "%.*s",
+			    (int)strcspn(v, "\n"), v);
+			v = val;
+			break;
+		}
+	fclose(fp);
+	return v;
+}
+
+/* The running zygote: the master's child named "zygote", not `other`. */
+static pid_t
+zygote_pid(pid_t other)
+{
+	pid_t z = fu_wait_child(A.env.pid, "session: zygote", other, 20);
+	char needle[64];
+
+	if (z <= 0)
+		return -1;
+	/* It takes ZYGOTE_SPAWN only once it said it is ready. */
+	snprintf(needle, sizeof(needle), "zygote %d ready", (int)z);
+	if (fu_wait_count(A.env.log, needle, 1, 20) == -1)
+		return -1;
+	return z;
+}
+
+/*
+ * The worker of our connection fd: the master logs "session N from ADDR
+ * port P: worker PID" for the serial that arena_serial_of finds.
+ */
+static pid_t
+worker_of(const struct hsnap *s, int fd)
+{
+	char serial[64], needle[96], *log, *p;
+	unsigned long long n;
+	long pid = -1;
+	int i;
+
+	if (arena_serial_of(&A, s, fd, serial, sizeof(serial), 10000) ==
+	    -1 || sscanf(serial, "\"serial\":%llu,", &n) != 1)
+		return -1;
+	snprintf(needle, sizeof(needle), "session %llu from ", n);
+	for (i = 0; i < 200 && pid == -1; i++) {
+		if ((log = tu_read(A.env.log, NULL)) != NULL &&
+		    (p = strstr(log, needle)) != NULL &&
+		    (p = strstr(p, ": worker ")) != NULL)
+			pid = strtol(p + 9, NULL, 10);
+		free(log);
+		if (pid == -1)
+			usleep(50 * 1000);
+	}
+	return (pid_t)pid;
+}
+
+static int
+is_socket(pid_t pid, int fd)
+{
+	char path[64], link[128];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+	if ((n = readlink(path, link, sizeof(link) - 1)) <= 0)
+		return 0;
+	link[n] = '\0';
+	return strncmp(link, "socket:[", 8) == 0;
+}
+
+static int
+filters_of(pid_t pid)
+{
+	const char *v = status_field(pid, "Seccomp_filters");
+
+	return v != NULL ? atoi(v) : -1;
+}
+
+/*
+ * An honest handshake as alice, after the snapshot s; its worker's pid in
+ * *worker.
+ */
+static void
+handshake(struct hconn *h, const struct hsnap *s, pid_t *worker)
+{
+	assert_int_equal(hconn_handshake(h, A.env.port, &alice), 0);
+	*worker = worker_of(s, h->fd);
+	assert_true(*worker > 0);
+}
+
+static void
+test_zygote_confined(void **state)
+{
+	struct passwd *pw = getpwnam("_securechat");
+	struct dirent *d;
+	struct hsnap s;
+	char path[64], root[PATH_MAX], uids[64];
+	ssize_t n;
+	DIR *dir;
+	pid_t z, sp;
+	int nfd = 0, has_ctl = 0, fd;
+
+	(void)state;
+	assert_non_null(pw);
+	assert_int_equal(arena_snapshot(&A, &s), 0);
+	assert_true((z = zygote_pid(0)) > 0);
+	snprintf(uids, sizeof(uids), "%u\t%u\t%u\t%u", (unsigned)pw->pw_uid,
+	    (unsigned)pw->pw_uid, (unsigned)pw->pw_uid, (unsigned)pw->pw_uid);
+	assert_string_equal(status_field(z, "Uid"), uids);
+	assert_string_equal(status_field(z, "CapEff"), "0000000000000000");
+	assert_string_equal(status_field(z, "CapPrm"), "0000000000000000");
+	assert_string_equal(status_field(z, "NoNewPrivs"), "1");
+	assert_string_equal(status_field(z, "Seccomp"), "2");
+	assert_int_equal(filters_of(z), 1);
+	snprintf(path, sizeof(path), "/proc/%d/root", (int)z);
+	assert_true((n = readlink(path, root, sizeof(root) - 1)) > 0);
+	root[n] = '\0';
+	assert_string_equal(root, A.env.jail);
+	/*
+	 * stdio, its channel to the master (9) and its channel to the
+	 * spare worker (a socketpair); a syslog socket when not -d.
+	 */
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)z);
+	assert_non_null(dir = opendir(path));
+	while ((d = readdir(dir)) != NULL) {
+		if (d->d_name[0] == '.')
+			continue;
+		fd = atoi(d->d_name);
+		nfd++;
+		if (fd == 9)
+			has_ctl = 1;
+		else if (fd > 2)
+			assert_true(is_socket(z, fd));
+	}
+	closedir(dir);
+	assert_true(has_ctl);
+	assert_true(nfd <= 6);
+
+	/*
+	 * The spare worker, forked ahead of the next connection: the
+	 * master's child, confined (its own filter on the zygote's), and
+	 * holding nothing but stdio and its channel to the zygote.
+	 */
+	assert_true((sp = fu_wait_child(A.env.pid, "spare worker", 0, 20)) >
+	    0);
+	assert_string_equal(status_field(sp, "Uid"), uids);
+	assert_string_equal(status_field(sp, "CapEff"), "0000000000000000");
+	assert_string_equal(status_field(sp, "NoNewPrivs"), "1");
+	assert_int_equal(filters_of(sp), 2);
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)sp);
+	assert_non_null(dir = opendir(path));
+	while ((d = readdir(dir)) != NULL) {
+		if (d->d_name[0] == '.')
+			continue;
+		fd = atoi(d->d_name);
+		assert_true(fd <= 2 || (fd == 16 && is_socket(sp, fd)));
+	}
+	closedir(dir);
+	assert_int_equal(arena_check(&A, &s), 0);
+}
+
+/* Several workers at once: forked, the master's, each its own random. */
+static void
+test_workers_forked(void **state)
+{
+	struct hconn h[8];
+	struct hsnap s;
+	pid_t w[8];
+	char ppid[16];
+	int i, j;
+
+	(void)state;
+	assert_int_equal(arena_snapshot(&A, &s), 0);
+	assert_true(zygote_pid(0) > 0);
+	snprintf(ppid, sizeof(ppid), "%d", (int)A.env.pid);
+	for (i = 0; i < 8; i++) {
+		handshake(&h[i], &s, &w[i]);
+		assert_string_equal(status_field(w[i], "PPid"), ppid);
+		assert_int_equal(filters_of(w[i]), 2);
+		assert_string_equal(status_field(w[i], "NoNewPrivs"), "1");
+		assert_true(h[i].server_sig_ok);
+		for (j = 0; j < i; j++) {
+			assert_int_not_equal(w[i], w[j]);
+			assert_memory_not_equal(h[i].sh.server_kex,
+			    h[j].sh.server_kex, sizeof(h[i].sh.server_kex));
+		}
+	}
+	for (i = 0; i < 8; i++)
+		hconn_close(&h[i]);
+	assert_int_equal(arena_check(&A, &s), 0);
+}
+
+static void
+test_crash_renews(void **state)
+{
+	struct hconn h, h2;
+	struct hsnap s;
+	pid_t z1, z2, w, w2;
+
+	(void)state;
+	assert_int_equal(arena_snapshot(&A, &s), 0);
+	assert_true((z1 = zygote_pid(0)) > 0);
+	handshake(&h, &s, &w);
+	assert_int_equal(filters_of(w), 2);
+	assert_int_equal(kill(w, SIGSEGV), 0);
+	assert_int_equal(arena_audit_wait(&A, &s, 10000,
+	    "\"event\":\"worker_crash\"", "signal 11", NULL), 0);
+	assert_int_equal(arena_audit_wait(&A, &s, 10000,
+	    "\"event\":\"zygote_renew\"", "died of a signal", NULL), 0);
+	hconn_close(&h);
+	assert_int_equal(fu_wait_gone(z1, 10), 0);
+	assert_true((z2 = zygote_pid(z1)) > 0);
+	assert_int_not_equal(z1, z2);
+	handshake(&h2, &s, &w2);
+	assert_int_equal(filters_of(w2), 2);
+	hconn_close(&h2);
+	assert_int_equal(arena_check(&A, &s), 0);
+}
+
+/* A CRL written while the zygote runs reaches the next connection. */
+static void
+test_crl_renews(void **state)
+{
+	struct csession_err err;
+	struct csession *cs;
+	struct tu_result r;
+	struct hsnap s;
+	pid_t z1;
+
+	(void)state;
+	assert_int_equal(scenv_issue(&A.env, "zrevokee", "--client"), 0);
+	assert_true((z1 = zygote_pid(0)) > 0);
+	cs = arena_open(&A, "zrevokee", NULL);
+	assert_non_null(cs);
+	csession_free(cs);
+	assert_true(fu_alive(z1));
+
+	assert_int_equal(tu_sh(&r, NULL, "'%s' pki revoke --dir '%s' '%s'",
+	    tu_bin("sc-admin"), A.env.ca, scenv_ca_file(&A.env,
+	    "zrevokee.pem")), 0);
+	tu_result_free(&r);
+	assert_int_equal(arena_snapshot(&A, &s), 0);
+	cs = arena_open(&A, "zrevokee", &err);
+	assert_null(cs);
+	assert_int_equal(err.code, SC_E_BAD_CERT);
+	assert_true(tu_contains(err.reason, "revoked"));
+	assert_int_equal(arena_audit_wait(&A, &s, 10000,
+	    "\"event\":\"zygote_renew\"", "file changed", NULL), 0);
+	assert_int_equal(fu_wait_gone(z1, 10), 0);
+	/* The new zygote has the new CRL too. */
+	assert_true(zygote_pid(z1) > 0);
+	cs = arena_open(&A, "zrevokee", &err);
+	assert_null(cs);
+	assert_int_equal(err.code, SC_E_BAD_CERT);
+	assert_int_equal(arena_check(&A, &s), 0);
+}
+
+static void
+test_reload_and_exec(void **state)
+{
+	struct hconn h;
+	struct hsnap s;
+	pid_t z1, z2, w;
+
+	(void)state;
+	assert_int_equal(arena_snapshot(&A, &s), 0);
+	assert_true((z1 = zygote_pid(0)) > 0);
+	/* Any reload: new configuration text, new zygote. */
+	assert_int_equal(arena_reconfigure(&A, "idle_timeout", "600"), 0);
+	assert_int_equal(arena_audit_wait(&A, &s, 10000,
+	    "\"event\":\"zygote_renew\"", "\"reason\":\"reload\"", NULL), 0);
+	assert_int_equal(fu_wait_gone(z1, 10), 0);
+	assert_true((z2 = zygote_pid(z1)) > 0);
+
+	/* exec: no zygote, every worker executed (its own filter only). */
+	assert_int_equal(arena_reconfigure(&A, "worker_spawn", "exec"), 0);
+	assert_int_equal(fu_wait_gone(z2, 10), 0);
+	handshake(&h, &s, &w);
+	assert_int_equal(filters_of(w), 1);
+	assert_string_equal(status_field(w, "Seccomp"), "2");
+	hconn_close(&h);
+	assert_int_equal(fu_wait_child(A.env.pid, "session: zygote", 0, 0), -1);
+
+	assert_int_equal(arena_reconfigure(&A, "worker_spawn", "fork"), 0);
+	assert_true(zygote_pid(z2) > 0);
+	handshake(&h, &s, &w);
+	assert_int_equal(filters_of(w), 2);
+	hconn_close(&h);
+	assert_int_equal(arena_check(&A, &s), 0);
+}
+
+static void
+test_zygote_killed(void **state)
+{
+	struct hconn h;
+	struct hsnap s;
+	pid_t z1, z2, w;
+
+	(void)state;
+	assert_int_equal(arena_snapshot(&A, &s), 0);
+	assert_true((z1 = zygote_pid(0)) > 0);
+	assert_int_equal(kill(z1, SIGKILL), 0);
+	assert_int_equal(arena_audit_wait(&A, &s, 10000,
+	    "\"event\":\"child_crash\"", "\"child\":\"zygote\"", NULL), 0);
+	/* Served at once, by an executed worker. */
+	handshake(&h, &s, &w);
+	assert_true(filters_of(w) >= 1);
+	hconn_close(&h);
+	assert_true((z2 = zygote_pid(z1)) > 0);
+	handshake(&h, &s, &w);
+	assert_int_equal(filters_of(w), 2);
+	hconn_close(&h);
+	assert_int_equal(arena_check(&A, &s), 0);
+}
+
+static void
+test_spawn_limit(void **state)
+{
+	struct hconn h;
+	struct hsnap s;
+	pid_t z1, z2;
+	int i;
+
+	(void)state;
+	assert_int_equal(arena_snapshot(&A, &s), 0);
+	/* A fresh zygote, so that it has forked nothing yet. */
+	assert_true((z1 = zygote_pid(0)) > 0);
+	assert_int_equal(kill(z1, SIGKILL), 0);
+	assert_int_equal(fu_wait_gone(z1, 10), 0);
+	assert_true((z1 = zygote_pid(z1)) > 0);
+	for (i = 0; i < SPAWN_LIMIT; i++) {
+		assert_int_equal(hconn_handshake(&h, A.env.port, &alice), 0);
+		hconn_close(&h);
+	}
+	assert_true(fu_alive(z1));
+	assert_int_equal(fu_audit_count(&A.env, "\"event\":\"zygote_renew\"",
+	    "worker limit", NULL), 0);
+	assert_int_equal(hconn_handshake(&h, A.env.port, &alice), 0);
+	hconn_close(&h);
+	assert_int_equal(arena_audit_wait(&A, &s, 10000,
+	    "\"event\":\"zygote_renew\"", "worker limit",
+	    "\"workers\":\"256\"", NULL), 0);
+	assert_int_equal(fu_wait_gone(z1, 10), 0);
+	assert_true((z2 = zygote_pid(z1)) > 0);
+	assert_int_equal(arena_check(&A, &s), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_zygote_confined),
+		cmocka_unit_test(test_workers_forked),
+		cmocka_unit_test(test_crash_renews),
+		cmocka_unit_test(test_crl_renews),
+		cmocka_unit_test(test_reload_and_exec),
+		cmocka_unit_test(test_zygote_killed),
+		cmocka_unit_test(test_spawn_limit),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
