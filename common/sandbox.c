@@ -18,16 +18,21 @@
 #include "sandbox.h"
 
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sched.h>
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <seccomp.h>
 
 #include "log.h"
@@ -374,7 +379,8 @@ sandbox_name(enum sandbox_proc proc)
 }
 
 static int
-add_rule(scmp_filter_ctx ctx, uint32_t action, const struct rule *r)
+add_rule(scmp_filter_ctx ctx, uint32_t action, const struct rule *r,
+    pid_t self)
 {
 	static const int families[] = { AF_UNIX, AF_INET, AF_INET6 };
 	int nr, rc = 0;
@@ -393,7 +399,7 @@ add_rule(scmp_filter_ctx ctx, uint32_t action, const struct rule *r)
 		break;
 	case ARG_SELF:
 		rc = seccomp_rule_add(ctx, action, nr, 1,
-		    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+		    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)self));
 		break;
 	case ARG_FORK:
 		rc = seccomp_rule_add(ctx, action, nr, 1,
@@ -415,12 +421,12 @@ add_rule(scmp_filter_ctx ctx, uint32_t action, const struct rule *r)
 
 static int
 add_rules(scmp_filter_ctx ctx, uint32_t action, const struct rule *rules,
-    size_t n)
+    size_t n, pid_t self)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		if (add_rule(ctx, action, &rules[i]) == -1)
+		if (add_rule(ctx, action, &rules[i], self) == -1)
 			return -1;
 	return 0;
 }
@@ -463,22 +469,16 @@ debug_requested(void)
 #endif
 }
 
-int
-sandbox_apply(enum sandbox_proc proc)
+/*
+ * What every load does first: the leak check of sanitizer builds (LSan
+ * cannot work under the filter) and, in debug mode, the SIGSYS reporter.
+ */
+static int
+before_load(const struct policy *p, int debug)
 {
-	const struct policy *p;
-	scmp_filter_ctx ctx;
 	struct sigaction sa;
 	sigset_t set;
-	uint32_t kill_action, default_action;
-	int debug, rc;
 
-	if ((size_t)proc >= NELEM(policies)) {
-		log_warnx("sandbox: unknown process kind %d", (int)proc);
-		return -1;
-	}
-	p = &policies[proc];
-	debug = debug_requested();
 #if SANDBOX_SANITIZED
 	/*
 	 * LeakSanitizer cannot work under the filter (no /proc, its
@@ -487,33 +487,42 @@ sandbox_apply(enum sandbox_proc proc)
 	 */
 	__lsan_do_leak_check();
 #endif
+	if (!debug)
+		return 0;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = sandbox_violation;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSYS, &sa, NULL) == -1) {
+		log_warn("sandbox: sigaction SIGSYS");
+		return -1;
+	}
+	sigemptyset(&set);
+	sigaddset(&set, SIGSYS);
+	if (sigprocmask(SIG_UNBLOCK, &set, NULL) == -1) {
+		log_warn("sandbox: sigprocmask");
+		return -1;
+	}
+	log_info("sandbox: %s: debug mode, forbidden calls are reported on "
+	    "stderr", p->name);
+	return 0;
+}
+
+/* The filter of p, for a process whose pid is self; NULL logged. */
+static scmp_filter_ctx
+build(const struct policy *p, int debug, pid_t self)
+{
+	scmp_filter_ctx ctx;
+	uint32_t kill_action, default_action;
+	int rc;
+
 	/* KILL_PROCESS needs Linux 4.14; a lone thread is the same thing. */
 	kill_action = seccomp_api_get() >= 3 ? SCMP_ACT_KILL_PROCESS :
 	    SCMP_ACT_KILL;
 	default_action = debug ? SCMP_ACT_TRAP : kill_action;
-
-	if (debug) {
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_sigaction = sandbox_violation;
-		sa.sa_flags = SA_SIGINFO;
-		sigemptyset(&sa.sa_mask);
-		if (sigaction(SIGSYS, &sa, NULL) == -1) {
-			log_warn("sandbox: sigaction SIGSYS");
-			return -1;
-		}
-		sigemptyset(&set);
-		sigaddset(&set, SIGSYS);
-		if (sigprocmask(SIG_UNBLOCK, &set, NULL) == -1) {
-			log_warn("sandbox: sigprocmask");
-			return -1;
-		}
-		log_info("sandbox: %s: debug mode, forbidden calls are "
-		    "reported on stderr", p->name);
-	}
-
 	if ((ctx = seccomp_init(default_action)) == NULL) {
 		log_warnx("sandbox: seccomp_init failed");
-		return -1;
+		return NULL;
 	}
 	/* Another architecture's numbering would bypass every rule. */
 	if ((rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH,
@@ -524,28 +533,182 @@ sandbox_apply(enum sandbox_proc proc)
 		goto fail;
 	}
 	if (add_rules(ctx, SCMP_ACT_ERRNO(EACCES), deny_common,
-	    NELEM(deny_common)) == -1)
+	    NELEM(deny_common), self) == -1)
 		goto fail;
 	if (p->deny_socket && add_rules(ctx, SCMP_ACT_ERRNO(EACCES),
-	    deny_nosocket, NELEM(deny_nosocket)) == -1)
+	    deny_nosocket, NELEM(deny_nosocket), self) == -1)
 		goto fail;
-	if (add_rules(ctx, SCMP_ACT_ALLOW, p->allow, p->nallow) == -1)
+	if (add_rules(ctx, SCMP_ACT_ALLOW, p->allow, p->nallow, self) == -1)
 		goto fail;
 	if (p->extra != NULL && add_rules(ctx, SCMP_ACT_ALLOW, p->extra,
-	    p->nextra) == -1)
+	    p->nextra, self) == -1)
 		goto fail;
 	if (SANDBOX_SANITIZED && add_rules(ctx, SCMP_ACT_ALLOW,
-	    allow_sanitizer, NELEM(allow_sanitizer)) == -1)
+	    allow_sanitizer, NELEM(allow_sanitizer), self) == -1)
 		goto fail;
+	return ctx;
+ fail:
+	seccomp_release(ctx);
+	return NULL;
+}
+
+static const struct policy *
+policy_of(enum sandbox_proc proc)
+{
+	if ((size_t)proc >= NELEM(policies)) {
+		log_warnx("sandbox: unknown process kind %d", (int)proc);
+		return NULL;
+	}
+	return &policies[proc];
+}
+
+int
+sandbox_apply(enum sandbox_proc proc)
+{
+	const struct policy *p;
+	scmp_filter_ctx ctx;
+	int debug, rc;
+
+	if ((p = policy_of(proc)) == NULL)
+		return -1;
+	debug = debug_requested();
+	if (before_load(p, debug) == -1)
+		return -1;
+	if ((ctx = build(p, debug, getpid())) == NULL)
+		return -1;
 	if ((rc = seccomp_load(ctx)) < 0) {
 		errno = -rc;
 		log_warn("sandbox: seccomp_load");
-		goto fail;
+		seccomp_release(ctx);
+		return -1;
 	}
 	seccomp_release(ctx);
 	log_debug("sandbox: %s policy installed", p->name);
 	return 0;
- fail:
+}
+
+/*
+ * A pid no process can have (above PID_MAX_LIMIT, 2^22): the prepared
+ * program carries it where the process's own pid goes (tgkill), and
+ * sandbox_load() puts the loading process's pid in its place.
+ */
+#define SELF_PLACEHOLDER	0x7ffffff1
+
+int
+sandbox_prepare(enum sandbox_proc proc, struct sandbox_prog *sp)
+{
+	const struct policy *p;
+	scmp_filter_ctx ctx;
+	struct sock_filter *insn = NULL;
+	size_t cap = 0, len = 0, i;
+	ssize_t n;
+	int fds[2] = { -1, -1 }, rc = -1;
+
+	memset(sp, 0, sizeof(*sp));
+	if ((p = policy_of(proc)) == NULL)
+		return -1;
+	sp->proc = proc;
+	sp->debug = debug_requested();
+	if ((ctx = build(p, sp->debug, SELF_PLACEHOLDER)) == NULL)
+		return -1;
+	/* libseccomp 2.5 exports to a descriptor only. */
+	if (pipe2(fds, O_CLOEXEC) == -1) {
+		log_warn("sandbox: pipe");
+		goto out;
+	}
+	if ((rc = seccomp_export_bpf(ctx, fds[1])) < 0) {
+		errno = -rc;
+		rc = -1;
+		log_warn("sandbox: seccomp_export_bpf");
+		goto out;
+	}
+	rc = -1;
+	close(fds[1]);
+	fds[1] = -1;
+	for (;;) {
+		if (len == cap) {
+			struct sock_filter *ni;
+
+			if (cap >= SANDBOX_PROG_MAX) {
+				log_warnx("sandbox: program too long");
+				goto out;
+			}
+			cap = cap == 0 ? 256 : cap * 2;
+			if ((ni = reallocarray(insn, cap, sizeof(*insn))) ==
+			    NULL) {
+				log_warn("sandbox: program");
+				goto out;
+			}
+			insn = ni;
+		}
+		n = read(fds[0], (char *)insn + len * sizeof(*insn),
+		    (cap - len) * sizeof(*insn));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			log_warn("sandbox: read program");
+			goto out;
+		}
+		if (n == 0)
+			break;
+		/* Whole instructions only: the pipe keeps the writer's bytes. */
+		if ((size_t)n % sizeof(*insn) != 0) {
+			log_warnx("sandbox: program of a partial instruction");
+			goto out;
+		}
+		len += (size_t)n / sizeof(*insn);
+	}
+	for (i = 0; i < len; i++)
+		if (insn[i].k == SELF_PLACEHOLDER)
+			sp->nself++;
+	if (len == 0 || sp->nself == 0) {
+		log_warnx("sandbox: prepared program without its pid check");
+		goto out;
+	}
+	sp->insn = insn;
+	sp->len = len;
+	insn = NULL;
+	rc = 0;
+ out:
+	if (fds[0] != -1)
+		close(fds[0]);
+	if (fds[1] != -1)
+		close(fds[1]);
+	free(insn);
 	seccomp_release(ctx);
-	return -1;
+	return rc;
+}
+
+int
+sandbox_load(const struct sandbox_prog *sp)
+{
+	const struct policy *p;
+	struct sock_fprog prog;
+	size_t i, nself = 0;
+	uint32_t self = (uint32_t)getpid();
+
+	if ((p = policy_of(sp->proc)) == NULL || sp->insn == NULL)
+		return -1;
+	if (before_load(p, sp->debug) == -1)
+		return -1;
+	/* The copy is the process's own (copy-on-write): patched in place. */
+	for (i = 0; i < sp->len; i++)
+		if (sp->insn[i].k == SELF_PLACEHOLDER) {
+			sp->insn[i].k = self;
+			nself++;
+		}
+	if (nself != sp->nself) {
+		log_warnx("sandbox: prepared program already used");
+		return -1;
+	}
+	prog.len = (unsigned short)sp->len;
+	prog.filter = sp->insn;
+	/* As seccomp_load(): no_new_privs is set by privdrop(), no flags. */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1 ||
+	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == -1) {
+		log_warn("sandbox: seccomp(SECCOMP_SET_MODE_FILTER)");
+		return -1;
+	}
+	log_debug("sandbox: %s policy installed (prepared)", p->name);
+	return 0;
 }

@@ -17,6 +17,8 @@
 #ifndef SC_SANDBOX_H
 #define SC_SANDBOX_H
 
+#include <stddef.h>
+
 enum sandbox_proc {
 	SANDBOX_WORKER,		/* session: one client connection */
 	SANDBOX_KEYD,		/* keyd: signs with the server key */
@@ -31,6 +33,25 @@ enum sandbox_proc {
  * the caller must treat -1 as fatal: never run unsandboxed by accident.
  */
 int	sandbox_apply(enum sandbox_proc proc);
+
+/*
+ * A filter compiled ahead (the zygote's, for the workers it forks):
+ * sandbox_prepare() builds proc's program once, with a placeholder where
+ * the process's own pid goes; sandbox_load() puts the caller's pid there
+ * and installs it, without libseccomp's compile in every worker.  Each
+ * forked copy of a prepared program may be loaded once.
+ */
+#define SANDBOX_PROG_MAX	4096	/* instructions (BPF_MAXINSNS) */
+struct sock_filter;
+struct sandbox_prog {
+	enum sandbox_proc	 proc;
+	int			 debug;
+	struct sock_filter	*insn;
+	size_t			 len;
+	size_t			 nself;		/* placeholders in insn */
+};
+int	sandbox_prepare(enum sandbox_proc proc, struct sandbox_prog *);
+int	sandbox_load(const struct sandbox_prog *);
 
 /* The name of proc, for logs ("worker", "keyd", ..., "zygote"). */
 const char *sandbox_name(enum sandbox_proc proc);

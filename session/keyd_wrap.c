@@ -16,27 +16,32 @@
 static uint32_t		keyd_wrap_id;
 static struct ipc_msg	keyd_wrap_msg;	/* the worker makes one call at a time */
 
-/*
- * Send one request and receive its reply into keyd_wrap_msg; 0 only for
- * a reply of type want carrying our id.
- */
-static int
-keyd_call(int ch, uint16_t type, const struct wbuf *b, uint16_t want,
-    const char *what)
+/* Send one request; its id, or 0 on failure. */
+static uint32_t
+keyd_request(int ch, uint16_t type, const struct wbuf *b, const char *what)
 {
-	struct ipc_msg *m = &keyd_wrap_msg;
 	uint32_t id;
-	int r;
 
 	if (b != NULL && b->err) {
 		log_warnx("keyd %s: request too large", what);
-		return -1;
+		return 0;
 	}
-	id = ++keyd_wrap_id;
+	if ((id = ++keyd_wrap_id) == 0)
+		id = ++keyd_wrap_id;
 	if (ipc_send(ch, type, id, b ? b->data : NULL, b ? b->len : 0) == -1) {
 		log_warn("keyd %s: send", what);
-		return -1;
+		return 0;
 	}
+	return id;
+}
+
+/* Receive the reply to request id into keyd_wrap_msg; 0 only for want. */
+static int
+keyd_reply(int ch, uint32_t id, uint16_t want, const char *what)
+{
+	struct ipc_msg *m = &keyd_wrap_msg;
+	int r;
+
 	if (ipc_wait_readable(ch, KEYD_REPLY_TIMEOUT_MS) == -1) {
 		log_warnx("keyd %s: no reply", what);
 		return -1;
@@ -65,6 +70,21 @@ keyd_call(int ch, uint16_t type, const struct wbuf *b, uint16_t want,
 	return 0;
 }
 
+/*
+ * Send one request and receive its reply into keyd_wrap_msg; 0 only for
+ * a reply of type want carrying our id.
+ */
+static int
+keyd_call(int ch, uint16_t type, const struct wbuf *b, uint16_t want,
+    const char *what)
+{
+	uint32_t id;
+
+	if ((id = keyd_request(ch, type, b, what)) == 0)
+		return -1;
+	return keyd_reply(ch, id, want, what);
+}
+
 /* The reply body str16 sig, exactly. */
 static int
 reply_sig(uint8_t *sig, size_t *siglen, const char *what)
@@ -84,13 +104,31 @@ reply_sig(uint8_t *sig, size_t *siglen, const char *what)
 	return 0;
 }
 
+/* The NONCE request in flight (keyd_nonce_send), or 0. */
+static uint32_t keyd_nonce_id;
+
+int
+keyd_nonce_send(int ch)
+{
+	if (keyd_nonce_id != 0)
+		return -1;
+	if ((keyd_nonce_id = keyd_request(ch, KEYD_NONCE, NULL, "nonce")) == 0)
+		return -1;
+	return 0;
+}
+
 int
 keyd_nonce(int ch, uint8_t server_nonce[SC_NONCE_LEN],
     uint8_t session_id[SC_SESSION_ID_LEN])
 {
 	struct cursor c;
+	uint32_t id;
 
-	if (keyd_call(ch, KEYD_NONCE, NULL, KEYD_NONCE_OK, "nonce") == -1)
+	if (keyd_nonce_id == 0 && keyd_nonce_send(ch) == -1)
+		return -1;
+	id = keyd_nonce_id;
+	keyd_nonce_id = 0;
+	if (keyd_reply(ch, id, KEYD_NONCE_OK, "nonce") == -1)
 		return -1;
 	cur_init(&c, keyd_wrap_msg.body, keyd_wrap_msg.len);
 	cur_bytes(&c, server_nonce, SC_NONCE_LEN);

@@ -16,7 +16,12 @@
 #include "proto.h"
 #include "record.h"
 
-/* keyd's fresh server_nonce and session_id for this session (once). */
+/*
+ * keyd's fresh server_nonce and session_id for this session (once).
+ * keyd_nonce_send may ask early (keyd works on it while the worker reads
+ * the CLIENT_HELLO); keyd_nonce then only takes the reply.
+ */
+int	keyd_nonce_send(int ch);
 int	keyd_nonce(int ch, uint8_t server_nonce[SC_NONCE_LEN],
 	    uint8_t session_id[SC_SESSION_ID_LEN]);
 /*

@@ -64,6 +64,8 @@ struct worker {
 	char			 peer_fp_hex[2 * SC_SHA256_LEN + 1];
 	char			 peer_cn[128];
 	uint8_t			 h2[SC_SHA256_LEN];
+	EVP_PKEY		*eph;		/* X25519 share, made early */
+	uint8_t			 kex[SC_KEX_LEN];
 	struct sc_channel	 ch;
 	struct transcript	 tr;
 	uint64_t		 nchat;
@@ -288,6 +290,14 @@ handshake(void)
 	wbuf_init(&shb, SC_MAX_PAYLOAD);
 	wbuf_init(&stmt, SC_STMT_MAX);
 
+	/*
+	 * Ask keyd for the nonce and make our key share before the
+	 * CLIENT_HELLO is read: keyd and this process work at once, and
+	 * neither waits on the path of the handshake.
+	 */
+	if (keyd_nonce_send(WORKER_FD_KEYD) == -1)
+		refuse(SC_E_INTERNAL, "internal_error", "keyd: no nonce");
+	worker_keygen();
 	read_frame(hs_timeout_ms(), &f1);
 	expect(&f1, SC_T_CLIENT_HELLO);
 	if ((code = sc_ch_parse(f1.payload, f1.len, &ch)) != 0)
@@ -325,8 +335,9 @@ handshake(void)
 	if (keyd_nonce(WORKER_FD_KEYD, sh.server_nonce, sh.session_id) == -1)
 		refuse(SC_E_INTERNAL, "internal_error", "keyd: no nonce");
 	hex_encode(sh.session_id, SC_SESSION_ID_LEN, w.sid_hex);
-	if (sc_x25519_keygen(&eph, sh.server_kex) == -1)
-		refuse(SC_E_INTERNAL, "internal_error", "X25519 keygen");
+	eph = w.eph;
+	w.eph = NULL;
+	memcpy(sh.server_kex, w.kex, sizeof(sh.server_kex));
 	sh.cert = w.cert_der;
 	sh.certlen = w.cert_derlen;
 	if (sc_sh_core_encode(&core, &sh) == -1)
@@ -1234,10 +1245,19 @@ worker_warm(void)
 	uint8_t key[SC_AES_KEY_LEN] = { 0 }, iv[SC_IV_LEN] = { 0 };
 	uint8_t ct[64], pt[64], sig[512] = { 0 };
 	size_t ctlen = sizeof(ct), ptlen = sizeof(pt);
-	char reason[256];
+	uint8_t fp[SC_SHA256_LEN];
+	char reason[256], cn[128];
+	X509 *x;
 
-	(void)pki_verify(w.trust, w.cert, PKI_PURPOSE_SERVER, NULL, 0, reason,
-	    sizeof(reason));
+	/* A certificate from bytes, checked, as a client's will be. */
+	if ((x = pki_cert_from_der(w.cert_der, w.cert_derlen, reason,
+	    sizeof(reason))) != NULL) {
+		(void)pki_fingerprint(x, fp);
+		(void)pki_cert_cn(x, cn, sizeof(cn));
+		(void)pki_verify(w.trust, x, PKI_PURPOSE_SERVER, NULL, 0,
+		    reason, sizeof(reason));
+		X509_free(x);
+	}
 	if ((pub = X509_get_pubkey(w.cert)) != NULL) {
 		(void)sc_rsa_key_ok(pub);
 		/* Fails, after the public-key operation it warms up. */
@@ -1256,6 +1276,19 @@ worker_warm(void)
 	OPENSSL_cleanse(pt, sizeof(pt));
 	EVP_PKEY_free(eph);
 	EVP_PKEY_free(pub);
+}
+
+/*
+ * This session's X25519 share, made once: by a spare worker while it
+ * waits for its connection, else at the start of the handshake.
+ */
+void
+worker_keygen(void)
+{
+	if (w.eph != NULL)
+		return;
+	if (sc_x25519_keygen(&w.eph, w.kex) == -1)
+		fatalx("X25519 key generation failed");
 }
 
 /* chroot to the jail, the worker user, no new privileges. */

@@ -25,6 +25,8 @@ void	worker_warm(void);
  * RLIMIT_NPROC left (0: the process can never fork).
  */
 void	worker_drop(unsigned int max_procs);
+/* Make the session's X25519 share now (once; fatal on failure). */
+void	worker_keygen(void);
 /* The worker's seccomp filter (fatal on failure). */
 void	worker_confine(void);
 /*
