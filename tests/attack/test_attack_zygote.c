@@ -23,7 +23,15 @@
  *    executed (one filter); back to fork, a zygote again;
  *  - a killed zygote costs nothing but speed: connections are served by
  *    executed workers until its replacement is ready;
- *  - a zygote forks at most 256 workers before a new one replaces it.
+ *  - a zygote forks at most 256 workers before a new one replaces it;
+ *  - a zygote that lies or hangs cannot make the master take a process
+ *    that is not its child for a worker, nor start two workers for one
+ *    connection: with a stand-in zygote (this very program, run by the
+ *    master as "session -Z", see main) that names a foreign pid, then
+ *    never answers, then dies at once, the connection it was asked for
+ *    is refused, the zygote killed and replaced, and while none is
+ *    ready the master executes workers (the real session program, which
+ *    this program executes when run as a worker).
  *
  * Each case ends with arena_check(): nothing written was lost, the
  * witness session still chats, keyd and authd are the same processes.
@@ -35,9 +43,11 @@
 #include <cmocka.h>
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pwd.h>
 #include <signal.h>
@@ -46,10 +56,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "faultutil.h"
 #include "hostile.h"
+#include "ipc.h"
 #include "proto.h"
 #include "scenv.h"
+#include "securechatd/securechatd.h"
 #include "testutil.h"
 
 #define SPAWN_LIMIT	256	/* ZYGOTE_MAX_SPAWNS in master.c */
@@ -444,8 +457,179 @@ test_spawn_limit(void **state)
 	assert_int_equal(arena_check(&A, &s), 0);
 }
 
+/* ---- a stand-in zygote ---- */
+
+/*
+ * Run by the master as "session -Z": what a taken-over zygote could do.
+ * The mode comes from the file named by SC_TEST_ZYGOTE_MODE, read at
+ * start: "foreign" answers every request with pid 1, "silent" never
+ * answers, "exit" exits before it is ready.
+ */
+static int
+fake_zygote(void)
+{
+	static struct ipc_msg m;
+	char mode[16] = "";
+	const char *path = getenv("SC_TEST_ZYGOTE_MODE");
+	struct wbuf b;
+	int fds[IPC_MAX_FDS];
+	size_t nfds, i;
+	FILE *fp;
+
+	if (path != NULL && (fp = fopen(path, "r")) != NULL) {
+		if (fgets(mode, sizeof(mode), fp) == NULL)
+			mode[0] = '\0';
+		fclose(fp);
+	}
+	mode[strcspn(mode, "\n")] = '\0';
+	fprintf(stderr, "fake zygote %d: mode %s\n", (int)getpid(), mode);
+	if (strcmp(mode, "exit") == 0)
+		return 3;
+	if (ipc_recv(ZYGOTE_FD_CTL, &m, 0) != 1 ||
+	    m.hdr.type != WORKER_CONFIG ||
+	    ipc_send(ZYGOTE_FD_CTL, ZYGOTE_READY, 0, NULL, 0) == -1)
+		return 2;
+	for (;;) {
+		if (ipc_recv_fds(ZYGOTE_FD_CTL, &m, fds, IPC_MAX_FDS, &nfds) !=
+		    1)
+			return 0;
+		for (i = 0; i < nfds; i++)
+			close(fds[i]);
+		if (strcmp(mode, "silent") == 0)
+			continue;
+		wbuf_init(&b, 8);
+		wbuf_put_u32(&b, 1);		/* init: not the master's */
+		wbuf_put_u32(&b, 0);
+		if (b.err || ipc_send(ZYGOTE_FD_CTL, ZYGOTE_SPAWNED, m.hdr.id,
+		    b.data, b.len) == -1)
+			return 2;
+		wbuf_free(&b);
+	}
+}
+
+static void
+set_mode(const char *path, const char *mode)
+{
+	assert_int_equal(tu_write(path, mode, strlen(mode)), 0);
+}
+
+/* A handshake that must be refused by the server; its ERROR code. */
+static int
+refused_handshake(struct scenv *e, char *reason, size_t rlen)
+{
+	struct csession_err err;
+	struct csession *cs;
+
+	memset(&err, 0, sizeof(err));
+	if ((cs = fu_open(e, "alice", NULL, 0, &err)) != NULL) {
+		csession_free(cs);
+		return 0;
+	}
+	snprintf(reason, rlen, "%s", err.reason);
+	return err.code;
+}
+
+static void
+test_lying_zygote(void **state)
+{
+	struct scenv fenv;
+	struct csession_err err;
+	struct csession *cs;
+	char self[PATH_MAX], dir[PATH_MAX], keyd[PATH_MAX + 16];
+	char sess[PATH_MAX + 16], modef[PATH_MAX + 16], reason[600];
+	char *text, *p, *out;
+	pid_t keyd_pid, w;
+	ssize_t n;
+	size_t len;
+	int logfd;
+
+	(void)state;
+	memset(&fenv, 0, sizeof(fenv));
+	assert_int_equal(scenv_setup(&fenv, "atk-zygfake"), 0);
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	assert_true(n > 0);
+	self[n] = '\0';
+	/* keyd as it is, "session" this program: next to keyd_path. */
+	snprintf(dir, sizeof(dir), "%s/libexec", fenv.dir);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	snprintf(keyd, sizeof(keyd), "%s/keyd", dir);
+	snprintf(sess, sizeof(sess), "%s/session", dir);
+	assert_int_equal(symlink(tu_bin("keyd"), keyd), 0);
+	assert_int_equal(symlink(self, sess), 0);
+	snprintf(modef, sizeof(modef), "%s/zygote-mode", fenv.dir);
+	set_mode(modef, "foreign");
+	assert_int_equal(setenv("SC_TEST_ZYGOTE_MODE", modef, 1), 0);
+	strlcpy(fenv.extra_conf, "bind_certificates no\n",
+	    sizeof(fenv.extra_conf));
+	/* scenv writes the real keyd_path: start once, then replace it. */
+	assert_int_equal(scenv_start(&fenv), 0);
+	assert_int_equal(scenv_stop_daemon(&fenv), 0);
+	text = tu_read(fenv.conf, NULL);
+	assert_non_null(text);
+	assert_non_null(p = strstr(text, "keyd_path "));
+	len = strcspn(p, "\n");
+	assert_true(asprintf(&out, "%.*skeyd_path %s%s", (int)(p - text),
+	    text, keyd, p + len) != -1);
+	assert_int_equal(tu_write(fenv.conf, out, strlen(out)), 0);
+	free(out);
+	free(text);
+	assert_true((logfd = open(fenv.log, O_WRONLY | O_APPEND |
+	    O_CLOEXEC)) != -1);
+	if ((fenv.pid = fork()) == 0) {
+		dup2(logfd, 1);
+		dup2(logfd, 2);
+		execl(tu_bin("securechatd"), "securechatd", "-d", "-f",
+		    fenv.conf, (char *)NULL);
+		_exit(127);
+	}
+	close(logfd);
+	assert_true(fenv.pid > 0);
+	assert_int_equal(fu_wait_count(fenv.log, "fake zygote ", 1, 20), 0);
+	assert_int_equal(fu_wait_count(fenv.log, " ready\n", 2, 20), 0);
+	keyd_pid = fu_wait_child(fenv.pid, "keyd -k", 0, 10);
+	assert_true(keyd_pid > 0);
+
+	/* A foreign pid: refused, the zygote killed and replaced. */
+	assert_int_equal(refused_handshake(&fenv, reason, sizeof(reason)),
+	    SC_E_INTERNAL);
+	assert_int_equal(fu_audit_wait(&fenv, 1, 20,
+	    "\"event\":\"zygote_renew\"", "not a child of the master", NULL),
+	    0);
+	assert_int_equal(fu_audit_wait(&fenv, 1, 20,
+	    "\"event\":\"connection_refused\"",
+	    "could not set up the session", NULL), 0);
+	assert_int_equal(fu_audit_count(&fenv, "\"event\":\"worker_killed\"",
+	    NULL), 0);
+	assert_int_equal(fu_master_sessions(fenv.pid), 0);
+
+	/* One that never answers: refused after the wait, replaced. */
+	set_mode(modef, "silent");
+	assert_int_equal(fu_wait_count(fenv.log, "mode silent", 1, 30), 0);
+	assert_int_equal(fu_wait_count(fenv.log, " ready\n", 3, 30), 0);
+	assert_int_equal(refused_handshake(&fenv, reason, sizeof(reason)),
+	    SC_E_INTERNAL);
+	assert_int_equal(fu_audit_wait(&fenv, 1, 20,
+	    "\"event\":\"zygote_renew\"", "\"reason\":\"no answer\"", NULL),
+	    0);
+
+	/* None ready at all: every worker is executed, and works. */
+	set_mode(modef, "exit");
+	assert_int_equal(fu_wait_count(fenv.log, "mode exit", 1, 30), 0);
+	cs = fu_open(&fenv, "alice", NULL, 0, &err);
+	assert_non_null(cs);
+	w = fu_wait_new_child(fenv.pid, "worker [", NULL, 0, 10);
+	assert_true(w > 0);
+	assert_int_equal(filters_of(w), 1);
+	csession_free(cs);
+
+	assert_true(fu_alive(fenv.pid));
+	assert_int_equal(fu_wait_child(fenv.pid, "keyd -k", 0, 0), keyd_pid);
+	assert_int_equal(scenv_stop_daemon(&fenv), 0);
+	scenv_teardown(&fenv);
+}
+
 int
-main(void)
+main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_zygote_confined),
@@ -455,7 +639,22 @@ main(void)
 		cmocka_unit_test(test_reload_and_exec),
 		cmocka_unit_test(test_zygote_killed),
 		cmocka_unit_test(test_spawn_limit),
+		cmocka_unit_test(test_lying_zygote),
 	};
+
+	/*
+	 * Run by the master of test_lying_zygote as its worker program:
+	 * the zygote is the stand-in, a worker the real program.
+	 */
+	if (argc > 0 && strcmp(argv[0], "session") == 0) {
+		int i;
+
+		for (i = 1; i < argc; i++)
+			if (strcmp(argv[i], "-Z") == 0)
+				return fake_zygote();
+		execv(tu_bin("session"), argv);
+		return 127;
+	}
 
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
