@@ -14,7 +14,7 @@
  * Each worker is a fork of it, made with CLONE_PARENT so that its parent
  * is the master: the master reaps it, signals it and counts its CPU time
  * exactly as an executed worker's.  It is forked ahead of its connection
- * (a spare; two wait at any time): it confines itself (RLIMIT_NPROC 0, the worker's seccomp
+ * (the spare): it confines itself (RLIMIT_NPROC 0, the worker's seccomp
  * filter on top of the zygote's) and waits on its own channel for the
  * five descriptors of ZYGOTE_SPAWN, which the zygote forwards to it before
  * it answers the master with its pid and forks the next spare.  The
@@ -56,20 +56,16 @@
 #define SPARE_FD		16
 
 /*
- * The spares: the next workers, forked ahead of their connections, so
- * that the fork, the move of their descriptors, their warm-up and their
- * seccomp filter are not on the way of a client's handshake.  Each waits
- * in the worker sandbox on its own channel to the zygote for
- * ZYGOTE_SPAWN; the oldest is used first.  Two, so that the one used
- * next has had a whole connection's time to get ready while the other
- * is being made.
+ * The spare: the next worker, forked ahead of its connection, so that
+ * the fork, the move of its descriptors, its seccomp filter and its key
+ * share are not on the way of a client's handshake.  It waits in the
+ * worker sandbox on its own channel to the zygote for ZYGOTE_SPAWN.
+ * (Two spares were tried: no faster on two CPUs.)
  */
-#define NSPARES		1
 static struct {
-	pid_t	pid;
+	pid_t	pid;		/* 0: none */
 	int	fd;		/* the zygote's end of its channel */
-} spares[NSPARES];
-static size_t nspares;
+} spare = { 0, -1 };
 
 /* The worker's seccomp program, prepared by the zygote (or none). */
 static struct sandbox_prog worker_prog;
@@ -149,7 +145,7 @@ spare_fork(struct sc_config *conf)
 	int sv[2], err;
 	pid_t pid;
 
-	if (nspares == NSPARES) {
+	if (spare.pid != 0) {
 		errno = EBUSY;
 		return -1;
 	}
@@ -167,26 +163,24 @@ spare_fork(struct sc_config *conf)
 		errno = err;
 		return -1;
 	}
-	spares[nspares].pid = pid;
-	spares[nspares].fd = sv[0];
-	nspares++;
+	spare.pid = pid;
+	spare.fd = sv[0];
 	return 0;
 }
 
-/* Forget the oldest spare (handed over, or found dead). */
+/* Forget the spare (handed over, or found dead). */
 static void
 spare_drop(void)
 {
-	if (nspares == 0)
-		return;
-	close(spares[0].fd);
-	nspares--;
-	memmove(&spares[0], &spares[1], nspares * sizeof(spares[0]));
+	if (spare.fd != -1)
+		close(spare.fd);
+	spare.fd = -1;
+	spare.pid = 0;
 }
 
 /*
- * Hand the request to the oldest spare (forked now if there is none, or
- * if the ones waiting are gone).  Its pid, or -1 with errno set.
+ * Hand the request to the spare (forked now if there is none, or if the
+ * one waiting is gone).  Its pid, or -1 with errno set.
  */
 static pid_t
 spawn(struct sc_config *conf, const struct ipc_msg *m, const int *fds)
@@ -194,17 +188,17 @@ spawn(struct sc_config *conf, const struct ipc_msg *m, const int *fds)
 	pid_t pid;
 	int tries;
 
-	for (tries = 0; tries < NSPARES + 1; tries++) {
-		if (nspares == 0 && spare_fork(conf) == -1)
+	for (tries = 0; tries < 2; tries++) {
+		if (spare.pid == 0 && spare_fork(conf) == -1)
 			return -1;
-		if (ipc_send_fds(spares[0].fd, ZYGOTE_SPAWN, m->hdr.id,
-		    m->body, m->len, fds, ZYGOTE_SPAWN_FDS) == 0) {
-			pid = spares[0].pid;
+		if (ipc_send_fds(spare.fd, ZYGOTE_SPAWN, m->hdr.id, m->body,
+		    m->len, fds, ZYGOTE_SPAWN_FDS) == 0) {
+			pid = spare.pid;
 			spare_drop();
 			return pid;
 		}
-		/* It died waiting (killed from outside): the next one. */
-		log_warn("zygote: spare worker %ld", (long)spares[0].pid);
+		/* It died waiting (killed from outside): another one. */
+		log_warn("zygote: spare worker %ld", (long)spare.pid);
 		spare_drop();
 	}
 	return -1;
@@ -257,11 +251,8 @@ zygote_main(struct sc_config *conf)
 		log_warnx("zygote: workers will compile their own filter");
 	if (sandbox_apply(SANDBOX_ZYGOTE) == -1)
 		fatalx("cannot install the zygote sandbox");
-	while (nspares < NSPARES)
-		if (spare_fork(conf) == -1) {
-			log_warn("zygote: spare worker");
-			break;
-		}
+	if (spare_fork(conf) == -1)
+		log_warn("zygote: first spare worker");
 	if (ipc_send(ZYGOTE_FD_CTL, ZYGOTE_READY, 0, NULL, 0) == -1)
 		fatal("zygote: ready");
 	log_debug("zygote ready");
@@ -294,7 +285,7 @@ zygote_main(struct sc_config *conf)
 		if (spawned(msg.hdr.id, pid == -1 ? 0 : pid, err) == -1)
 			fatal("zygote: reply");
 		/* The next one, now that the master has its answer. */
-		if (nspares < NSPARES && spare_fork(conf) == -1)
+		if (spare.pid == 0 && spare_fork(conf) == -1)
 			log_warn("zygote: spare worker");
 	}
 }
