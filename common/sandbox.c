@@ -611,7 +611,10 @@ sandbox_prepare(enum sandbox_proc proc, struct sandbox_prog *sp)
 	sp->debug = debug_requested();
 	if ((ctx = build(p, sp->debug, SELF_PLACEHOLDER)) == NULL)
 		return -1;
-	/* libseccomp 2.5 exports to a descriptor only. */
+	/*
+	 * libseccomp 2.5 exports to a descriptor only.  Written whole before
+	 * it is read: SANDBOX_PROG_MAX instructions (32 KiB) fit the pipe.
+	 */
 	if (pipe2(fds, O_CLOEXEC) == -1) {
 		log_warn("sandbox: pipe");
 		goto out;

@@ -59,8 +59,7 @@ enum conf_type {
 	CT_LISTEN,	/* addr:port, [v6]:port, *:port or port */
 	CT_STARTUPS,	/* start:rate:full or a number */
 	CT_FACILITY,	/* syslog facility name */
-	CT_TSYNC,	/* always | batch (transcript_sync) */
-	CT_SPAWN,	/* fork | exec (worker_spawn) */
+	CT_PAIR,	/* one of two words (pairs[] below), an int field */
 };
 
 struct conf_keyword {
@@ -118,8 +117,8 @@ static const struct conf_keyword keywords[] = {
 	KS("server_name", CT_HOST, server_name),
 	KN("stale_window", CT_SECONDS, stale_window, 1, 3600),
 	KS("transcript_dir", CT_PATH, transcript_dir),
-	KS("transcript_sync", CT_TSYNC, transcript_sync),
-	KS("worker_spawn", CT_SPAWN, worker_spawn),
+	KS("transcript_sync", CT_PAIR, transcript_sync),
+	KS("worker_spawn", CT_PAIR, worker_spawn),
 	KS("worker_user", CT_USER, worker_user),
 };
 
@@ -410,30 +409,36 @@ set_facility(struct conf_ctx *ctx, const struct conf_keyword *kw,
 	    "auth, authpriv, user, local0 to local7)", kw->name, v);
 }
 
-static int
-set_tsync(struct conf_ctx *ctx, const struct conf_keyword *kw, const char *v)
-{
-	if (strcmp(v, "always") == 0)
-		ctx->conf->transcript_sync = TRANSCRIPT_SYNC_EACH;
-	else if (strcmp(v, "batch") == 0)
-		ctx->conf->transcript_sync = TRANSCRIPT_SYNC_BATCH;
-	else
-		return conf_error(ctx, "%s: \"%s\" is neither always nor "
-		    "batch", kw->name, v);
-	return 0;
-}
+/* The CT_PAIR keywords: the two words each takes, and what they set. */
+static const struct {
+	const char	*keyword;
+	const char	*word[2];
+	int		 value[2];
+} pairs[] = {
+	{ "transcript_sync", { "always", "batch" },
+	    { TRANSCRIPT_SYNC_EACH, TRANSCRIPT_SYNC_BATCH } },
+	{ "worker_spawn", { "fork", "exec" },
+	    { WORKER_SPAWN_FORK, WORKER_SPAWN_EXEC } },
+};
 
 static int
-set_spawn(struct conf_ctx *ctx, const struct conf_keyword *kw, const char *v)
+set_pair(struct conf_ctx *ctx, const struct conf_keyword *kw, const char *v)
 {
-	if (strcmp(v, "fork") == 0)
-		ctx->conf->worker_spawn = WORKER_SPAWN_FORK;
-	else if (strcmp(v, "exec") == 0)
-		ctx->conf->worker_spawn = WORKER_SPAWN_EXEC;
-	else
-		return conf_error(ctx, "%s: \"%s\" is neither fork nor exec",
-		    kw->name, v);
-	return 0;
+	int *field = (int *)(void *)((char *)ctx->conf + kw->off);
+	size_t i, j;
+
+	for (i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+		if (strcmp(kw->name, pairs[i].keyword) != 0)
+			continue;
+		for (j = 0; j < 2; j++)
+			if (strcmp(v, pairs[i].word[j]) == 0) {
+				*field = pairs[i].value[j];
+				return 0;
+			}
+		return conf_error(ctx, "%s: \"%s\" is neither %s nor %s",
+		    kw->name, v, pairs[i].word[0], pairs[i].word[1]);
+	}
+	return conf_error(ctx, "%s: no words defined", kw->name);
 }
 
 static int
@@ -539,10 +544,8 @@ conf_set(struct conf_ctx *ctx, const struct conf_keyword *kw, const char *v)
 		return set_startups(ctx, v);
 	case CT_FACILITY:
 		return set_facility(ctx, kw, v);
-	case CT_TSYNC:
-		return set_tsync(ctx, kw, v);
-	case CT_SPAWN:
-		return set_spawn(ctx, kw, v);
+	case CT_PAIR:
+		return set_pair(ctx, kw, v);
 	}
 	return conf_error(ctx, "internal error: keyword type");
 }

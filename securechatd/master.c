@@ -154,6 +154,7 @@ static struct helper	*helpers[2 + SC_AUTHD_PROCESSES_MAX];
  * worker that forks the workers.  Not required: while it is down or not
  * yet ready, workers are executed as with worker_spawn exec.
  */
+#define ZYGOTE_NFILES	3	/* ca, crl, cert */
 struct zygote_file {
 	dev_t		 dev;
 	ino_t		 ino;
@@ -173,7 +174,7 @@ static struct {
 	time_t		 started;
 	time_t		 restart_at;
 	/* ca, crl, cert as they were when it loaded them */
-	struct zygote_file files[3];
+	struct zygote_file files[ZYGOTE_NFILES];
 } zyg = { .ctl = -1 };
 
 static struct session_list sessions = TAILQ_HEAD_INITIALIZER(sessions);
@@ -756,9 +757,11 @@ helpers_restart_due(void)
 
 /* ---- the zygote ---- */
 
+/* File i of what the zygote loads: the CA, the CRL, the certificate. */
 static void
-zygote_file_stamp(const char *path, struct zygote_file *f)
+zygote_file_stamp(size_t i, struct zygote_file *f)
 {
+	const char *path = i == 0 ? conf->ca : i == 1 ? conf->crl : conf->cert;
 	struct stat st;
 
 	memset(f, 0, sizeof(*f));
@@ -780,12 +783,11 @@ zygote_file_stamp(const char *path, struct zygote_file *f)
 static int
 zygote_files_changed(void)
 {
-	const char *paths[3] = { conf->ca, conf->crl, conf->cert };
 	struct zygote_file now;
 	size_t i;
 
-	for (i = 0; i < 3; i++) {
-		zygote_file_stamp(paths[i], &now);
+	for (i = 0; i < ZYGOTE_NFILES; i++) {
+		zygote_file_stamp(i, &now);
 		if (now.present != zyg.files[i].present ||
 		    now.dev != zyg.files[i].dev || now.ino != zyg.files[i].ino ||
 		    now.size != zyg.files[i].size ||
@@ -801,7 +803,6 @@ zygote_files_changed(void)
 static int
 zygote_start(void)
 {
-	const char *paths[3] = { conf->ca, conf->crl, conf->cert };
 	char *argv[16];
 	size_t n = 0, i;
 	int sv[2];
@@ -813,8 +814,8 @@ zygote_start(void)
 	argv_add(argv, &n, 16, conf->path);
 	argv_verbose(argv, &n, 16);
 	/* Stamped before it reads them: a change in between renews it. */
-	for (i = 0; i < 3; i++)
-		zygote_file_stamp(paths[i], &zyg.files[i]);
+	for (i = 0; i < ZYGOTE_NFILES; i++)
+		zygote_file_stamp(i, &zyg.files[i]);
 	if (ipc_socketpair(sv) == -1) {
 		log_warn("zygote: socketpair");
 		return -1;
@@ -846,8 +847,30 @@ zygote_start(void)
 }
 
 /*
- * Retire the running zygote: it exits when its channel closes.  A new
- * one starts at once; workers are executed until it is ready.
+ * Close the running zygote's channel, which makes it exit, and keep its
+ * pid until it is reaped (one retired zygote at a time: an older one
+ * still there is killed).
+ */
+static void
+zygote_retire(void)
+{
+	if (zyg.ctl != -1) {
+		close(zyg.ctl);
+		zyg.ctl = -1;
+	}
+	zyg.ready = 0;
+	if (zyg.pid == 0)
+		return;
+	if (zyg.retired != 0 && kill(zyg.retired, SIGKILL) == -1 &&
+	    errno != ESRCH)
+		log_warn("kill zygote %ld", (long)zyg.retired);
+	zyg.retired = zyg.pid;
+	zyg.pid = 0;
+}
+
+/*
+ * Retire the running zygote for good reason: a new one starts at once;
+ * workers are executed until it is ready.
  */
 static void
 zygote_renew(const char *why)
@@ -861,16 +884,7 @@ zygote_renew(const char *why)
 	    zyg.spawns, zyg.spawns == 1 ? "" : "s", why);
 	audit_record("securechatd", "zygote_renew", "reason", why,
 	    "workers", n, NULL);
-	if (zyg.ctl != -1) {
-		close(zyg.ctl);
-		zyg.ctl = -1;
-	}
-	if (zyg.retired != 0 && kill(zyg.retired, SIGKILL) == -1 &&
-	    errno != ESRCH)
-		log_warn("kill zygote %ld", (long)zyg.retired);
-	zyg.retired = zyg.pid;
-	zyg.pid = 0;
-	zyg.ready = 0;
+	zygote_retire();
 	zyg.failures = 0;
 	zyg.restart_at = mono_now();
 }
@@ -980,18 +994,7 @@ zygote_due(void)
 static void
 zygote_stop(int sig)
 {
-	if (zyg.ctl != -1) {
-		close(zyg.ctl);		/* makes it exit */
-		zyg.ctl = -1;
-	}
-	zyg.ready = 0;
-	if (zyg.pid != 0) {
-		if (zyg.retired != 0 && kill(zyg.retired, SIGKILL) == -1 &&
-		    errno != ESRCH)
-			log_warn("kill zygote %ld", (long)zyg.retired);
-		zyg.retired = zyg.pid;
-		zyg.pid = 0;
-	}
+	zygote_retire();
 	if (zyg.retired != 0 && sig != SIGTERM &&
 	    kill(zyg.retired, sig) == -1 && errno != ESRCH)
 		log_warn("kill zygote %ld", (long)zyg.retired);

@@ -200,6 +200,20 @@ handshake(struct hconn *h, const struct hsnap *s, pid_t *worker)
 	assert_true(*worker > 0);
 }
 
+/* A handshake, after snapshot s: its worker's seccomp filter count. */
+static int
+served_with_filters(const struct hsnap *s)
+{
+	struct hconn h;
+	pid_t w;
+	int n;
+
+	handshake(&h, s, &w);
+	n = filters_of(w);
+	hconn_close(&h);
+	return n;
+}
+
 static void
 test_zygote_confined(void **state)
 {
@@ -305,9 +319,9 @@ test_workers_forked(void **state)
 static void
 test_crash_renews(void **state)
 {
-	struct hconn h, h2;
+	struct hconn h;
 	struct hsnap s;
-	pid_t z1, z2, w, w2;
+	pid_t z1, z2, w;
 
 	(void)state;
 	assert_int_equal(arena_snapshot(&A, &s), 0);
@@ -327,9 +341,7 @@ test_crash_renews(void **state)
 	assert_int_equal(fu_wait_gone(z1, 10), 0);
 	assert_true((z2 = zygote_pid(z1)) > 0);
 	assert_int_not_equal(z1, z2);
-	handshake(&h2, &s, &w2);
-	assert_int_equal(filters_of(w2), 2);
-	hconn_close(&h2);
+	assert_int_equal(served_with_filters(&s), 2);
 	assert_int_equal(arena_check(&A, &s), 0);
 }
 
@@ -399,18 +411,15 @@ test_reload_and_exec(void **state)
 
 	assert_int_equal(arena_reconfigure(&A, "worker_spawn", "fork"), 0);
 	assert_true(zygote_pid(z2) > 0);
-	handshake(&h, &s, &w);
-	assert_int_equal(filters_of(w), 2);
-	hconn_close(&h);
+	assert_int_equal(served_with_filters(&s), 2);
 	assert_int_equal(arena_check(&A, &s), 0);
 }
 
 static void
 test_zygote_killed(void **state)
 {
-	struct hconn h;
 	struct hsnap s;
-	pid_t z1, z2, w;
+	pid_t z1, z2;
 
 	(void)state;
 	assert_int_equal(arena_snapshot(&A, &s), 0);
@@ -419,13 +428,9 @@ test_zygote_killed(void **state)
 	assert_int_equal(arena_audit_wait(&A, &s, 10000,
 	    "\"event\":\"child_crash\"", "\"child\":\"zygote\"", NULL), 0);
 	/* Served at once, by an executed worker. */
-	handshake(&h, &s, &w);
-	assert_true(filters_of(w) >= 1);
-	hconn_close(&h);
+	assert_true(served_with_filters(&s) >= 1);
 	assert_true((z2 = zygote_pid(z1)) > 0);
-	handshake(&h, &s, &w);
-	assert_int_equal(filters_of(w), 2);
-	hconn_close(&h);
+	assert_int_equal(served_with_filters(&s), 2);
 	assert_int_equal(arena_check(&A, &s), 0);
 }
 
@@ -541,11 +546,8 @@ test_lying_zygote(void **state)
 	struct csession *cs;
 	char self[PATH_MAX], dir[PATH_MAX], keyd[PATH_MAX + 16];
 	char sess[PATH_MAX + 16], modef[PATH_MAX + 16], reason[600];
-	char *text, *p, *out;
 	pid_t keyd_pid, w;
 	ssize_t n;
-	size_t len;
-	int logfd;
 
 	(void)state;
 	memset(&fenv, 0, sizeof(fenv));
@@ -568,26 +570,10 @@ test_lying_zygote(void **state)
 	/* scenv writes the real keyd_path: start once, then replace it. */
 	assert_int_equal(scenv_start(&fenv), 0);
 	assert_int_equal(scenv_stop_daemon(&fenv), 0);
-	text = tu_read(fenv.conf, NULL);
-	assert_non_null(text);
-	assert_non_null(p = strstr(text, "keyd_path "));
-	len = strcspn(p, "\n");
-	assert_true(asprintf(&out, "%.*skeyd_path %s%s", (int)(p - text),
-	    text, keyd, p + len) != -1);
-	assert_int_equal(tu_write(fenv.conf, out, strlen(out)), 0);
-	free(out);
-	free(text);
-	assert_true((logfd = open(fenv.log, O_WRONLY | O_APPEND |
-	    O_CLOEXEC)) != -1);
-	if ((fenv.pid = fork()) == 0) {
-		dup2(logfd, 1);
-		dup2(logfd, 2);
-		execl(tu_bin("securechatd"), "securechatd", "-d", "-f",
-		    fenv.conf, (char *)NULL);
-		_exit(127);
-	}
-	close(logfd);
-	assert_true(fenv.pid > 0);
+	assert_int_equal(scenv_conf_set(&fenv, "keyd_path", keyd), 0);
+	/* A fresh log: the "ready" lines below are counted from here. */
+	assert_int_equal(tu_write(fenv.log, "", 0), 0);
+	assert_int_equal(scenv_restart(&fenv), 0);
 	assert_int_equal(fu_wait_count(fenv.log, "fake zygote ", 1, 20), 0);
 	assert_int_equal(fu_wait_count(fenv.log, " ready\n", 2, 20), 0);
 	keyd_pid = fu_wait_child(fenv.pid, "keyd -k", 0, 10);

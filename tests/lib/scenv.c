@@ -184,12 +184,46 @@ wait_port(int port, pid_t pid, int seconds)
 	return -1;
 }
 
+/* Start securechatd -d on e->conf, its output appended to e->log. */
+static int
+daemon_spawn(struct scenv *e)
+{
+	int logfd;
+
+	if ((logfd = open(e->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+	    0600)) == -1)
+		return -1;
+	if ((e->pid = fork()) == -1) {
+		close(logfd);
+		return -1;
+	}
+	if (e->pid == 0) {
+		const char *daemon = tu_bin("securechatd");
+
+		dup2(logfd, 1);
+		dup2(logfd, 2);
+		execl(daemon, daemon, "-d", "-f", e->conf, (char *)NULL);
+		_exit(127);
+	}
+	close(logfd);
+	return 0;
+}
+
+static void
+start_failed(struct scenv *e)
+{
+	char *log = tu_read(e->log, NULL);
+
+	fprintf(stderr, "scenv: securechatd did not start:\n%s\n",
+	    log ? log : "");
+	free(log);
+}
+
 int
 scenv_start(struct scenv *e)
 {
 	char *text = NULL, libexec[PATH_MAX];
 	const char *b;
-	int logfd;
 
 	if ((e->port = free_port()) == -1)
 		return -1;
@@ -222,26 +256,37 @@ scenv_start(struct scenv *e)
 		return -1;
 	}
 	free(text);
-	if ((logfd = open(e->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-	    0600)) == -1)
+	if (daemon_spawn(e) == -1)
 		return -1;
-	if ((e->pid = fork()) == -1)
-		return -1;
-	if (e->pid == 0) {
-		const char *daemon = tu_bin("securechatd");
-
-		dup2(logfd, 1);
-		dup2(logfd, 2);
-		execl(daemon, daemon, "-d", "-f", e->conf, (char *)NULL);
-		_exit(127);
-	}
-	close(logfd);
 	if (wait_port(e->port, e->pid, 20) == -1) {
-		char *log = tu_read(e->log, NULL);
+		start_failed(e);
+		return -1;
+	}
+	return 0;
+}
 
-		fprintf(stderr, "scenv: securechatd did not start:\n%s\n",
-		    log ? log : "");
+int
+scenv_restart(struct scenv *e)
+{
+	char needle[64], *log;
+	int i, st, found = 0;
+
+	if (daemon_spawn(e) == -1)
+		return -1;
+	/* Its own "ready" line: no probe connection, so no session. */
+	snprintf(needle, sizeof(needle), "securechatd[%d]: ready\n",
+	    (int)e->pid);
+	for (i = 0; i < 20 * 20 && !found; i++) {
+		if (waitpid(e->pid, &st, WNOHANG) == e->pid)
+			break;
+		if ((log = tu_read(e->log, NULL)) != NULL)
+			found = tu_contains(log, needle);
 		free(log);
+		if (!found)
+			usleep(50000);
+	}
+	if (!found) {
+		start_failed(e);
 		return -1;
 	}
 	return 0;

@@ -43,6 +43,12 @@ int	scenv_setup(struct scenv *, const char *tag);
 /* Write the config (plus extra_conf) and start securechatd -d. */
 int	scenv_start(struct scenv *);
 /*
+ * Start securechatd -d on the config as it is (after scenv_stop_daemon
+ * and scenv_conf_set, say), on the same port; 0 once it logs "ready"
+ * (it does not connect: no session is started by the wait).
+ */
+int	scenv_restart(struct scenv *);
+/*
  * A test group's set-up in one call: scenv_setup(tag), extra_conf from
  * fmt (printf-style), then start(e) (scenv_start when NULL: a test
  * that must hand the daemon something passes its own, which calls
