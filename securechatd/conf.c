@@ -36,10 +36,11 @@
 #include "util.h"
 
 /*
- * Every session holds one channel in keyd, in the router and in ONE authd
- * instance (authd_processes): stay under all caps.  The authd cap applies
- * to every instance alone, not to their sum, because one instance may
- * serve every session (the others down, or authd_processes 1).
+ * Every session holds one channel in the router, in ONE keyd instance
+ * (keyd_processes) and in ONE authd instance (authd_processes): stay
+ * under all caps.  The keyd and authd caps apply to every instance alone,
+ * not to their sum, because one instance may serve every session (the
+ * others down, or a pool of 1).
  */
 #define MIN_OF(a, b)	((a) < (b) ? (a) : (b))
 #define SESSIONS_MAX	MIN_OF(MIN_OF(AUTHD_MAX_CHANNELS, KEYD_MAX_CHANNELS), \
@@ -96,6 +97,8 @@ static const struct conf_keyword keywords[] = {
 	KS("jail", CT_PATH, jail),
 	KS("key", CT_PATH, key),
 	KS("keyd_path", CT_PATH, keyd_path),
+	KN("keyd_processes", CT_UINT, keyd_processes, 1,
+	    SC_KEYD_PROCESSES_MAX),
 	KS("keyd_user", CT_USER, keyd_user),
 	{ "listen", CT_LISTEN, 0, 0, 0, 0, 1 },
 	KS("log_facility", CT_FACILITY, log_facility),
@@ -173,13 +176,14 @@ set_string(char *dst, size_t size, const char *src)
 }
 
 /*
- * The default of authd_processes: one authd per online CPU, so that
- * concurrent logins (one scrypt each, single-threaded) use every core.
+ * The default of authd_processes and keyd_processes: one per online CPU,
+ * so that concurrent logins (one scrypt each) and concurrent signatures
+ * (one RSA private operation each), single-threaded, use every core.
  * Read once per process: the parser also runs in every worker and in the
  * fuzzer, and the answer does not change under them.
  */
 static unsigned int
-default_authd_processes(void)
+default_processes(void)
 {
 	static unsigned int cached;
 	long n;
@@ -190,6 +194,8 @@ default_authd_processes(void)
 			n = 1;
 		if (n > SC_AUTHD_PROCESSES_MAX)
 			n = SC_AUTHD_PROCESSES_MAX;
+		if (n > SC_KEYD_PROCESSES_MAX)
+			n = SC_KEYD_PROCESSES_MAX;
 		cached = (unsigned int)n;
 	}
 	return cached;
@@ -213,7 +219,8 @@ conf_init(struct sc_config *c)
 	    "/var/lib/securechat/receipts");
 	set_string(c->audit_log, sizeof(c->audit_log),
 	    "/var/log/securechat/audit.log");
-	c->authd_processes = default_authd_processes();
+	c->authd_processes = default_processes();
+	c->keyd_processes = default_processes();
 	c->max_sessions = 256;
 	c->startups_begin = 10;		/* sshd's MaxStartups 10:30:100 */
 	c->startups_rate = 30;

@@ -74,21 +74,23 @@ enum phase {
 };
 
 /*
- * keyd, the router, and authd_processes authd instances ("authd[1]",
- * "authd[2]", ...): each a separate process with its own control
- * channel, supervised and restarted on its own.
+ * keyd_processes keyd instances ("keyd[1]", ...), authd_processes authd
+ * instances ("authd[1]", ...) and the router: each a separate process
+ * with its own control channel, supervised and restarted on its own.
  */
+struct pool;
 struct helper {
-	char		 name[16];	/* "keyd", "authd[1]", "router" */
+	char		 name[16];	/* "keyd[1]", "authd[2]", "router" */
 	const char	*prog;		/* "keyd", "authd", "router" */
-	unsigned int	 instance;	/* authd: 1.. (authds[instance - 1]) */
+	struct pool	*pool;		/* keyds or authds; NULL: the router */
+	unsigned int	 instance;	/* in a pool: 1.. (slot[instance - 1]) */
 	uint16_t	 msg_new;	/* *_CTL_NEW_CHANNEL */
 	uint16_t	 msg_kill;	/* *_CTL_KILL_WORKER */
 	/*
 	 * keyd and authd are needed by every session: the daemon does not
-	 * start without them and refuses connections while keyd or every
-	 * authd instance is down.  The router only carries live delivery
-	 * (sessions work without it).
+	 * start without them and refuses connections while every keyd or
+	 * every authd instance is down.  The router only carries live
+	 * delivery (sessions work without it).
 	 */
 	int		 required;
 	pid_t		 pid;		/* 0: not running */
@@ -98,6 +100,28 @@ struct helper {
 	time_t		 restart_at;	/* when pid is 0 */
 	int		 restart_now;	/* stopped on purpose (reload) */
 	unsigned int	 gen;		/* starts so far: names its channels */
+};
+
+/*
+ * keyd and authd run as pools of identical instances, each one process
+ * on one CPU at a time: signatures and logins of different sessions run
+ * on every core.  A session's channel goes to one instance of each,
+ * which alone may speak for that session (pool_owns).
+ */
+#define POOL_MAX	16
+_Static_assert(SC_KEYD_PROCESSES_MAX <= POOL_MAX &&
+    SC_AUTHD_PROCESSES_MAX <= POOL_MAX, "pool slots");
+struct pool {
+	const char	*prog;		/* "keyd", "authd" */
+	struct helper	 slot[POOL_MAX];
+	unsigned int	 n;		/* instances 1..n are wanted */
+	unsigned int	 next;		/* round robin among equals */
+};
+
+/* A session's channel in a pool: slot[idx] in its start gen (0: none). */
+struct pool_ref {
+	unsigned int	 idx;
+	unsigned int	 gen;
 };
 
 struct session {
@@ -112,12 +136,12 @@ struct session {
 	char		 user[SC_USER_MAX + 1];
 	int		 bound;		/* user came from authd (AUTHENTICATED) */
 	/*
-	 * The authd instance its channel went to (authds[authd_idx]) and
-	 * that instance's start (gen; 0: none): only that process may
-	 * authenticate the session or ask for its worker's death.
+	 * The keyd and authd instances its channels went to: only those
+	 * processes may ask for its worker's death, and only that authd
+	 * may authenticate the session.
 	 */
-	unsigned int	 authd_idx;
-	unsigned int	 authd_gen;
+	struct pool_ref	 keyd_ch;
+	struct pool_ref	 authd_ch;
 	unsigned int	 router_gen;	/* router.gen its channel went to; 0 none */
 	char		 tname[64];	/* transcript file name without .log */
 	unsigned int	 receipts;	/* 1 << role of those saved */
@@ -136,17 +160,14 @@ static unsigned int	 nlisten_fds;
 static int		 socket_activated;
 static time_t		 accept_paused_until;
 
-static struct helper	 keyd = { "keyd", "keyd", 0, KEYD_CTL_NEW_CHANNEL,
-			    KEYD_CTL_KILL_WORKER, 1, 0, -1, 0, 0, 0, 0, 0 };
-static struct helper	 router = { "router", "router", 0,
+static struct helper	 router = { "router", "router", NULL, 0,
 			    ROUTER_CTL_NEW_CHANNEL, ROUTER_CTL_KILL_WORKER, 0,
 			    0, -1, 0, 0, 0, 0, 0 };
-/* Filled in by authd_init(); instances 1..nauthd are wanted. */
-static struct helper	 authds[SC_AUTHD_PROCESSES_MAX];
-static unsigned int	 nauthd;
-static unsigned int	 authd_next;	/* round robin among equals */
-/* Start order: keyd, every authd slot, the router. */
-static struct helper	*helpers[2 + SC_AUTHD_PROCESSES_MAX];
+/* Filled in by helpers_init(). */
+static struct pool	 keyds = { .prog = "keyd" };
+static struct pool	 authds = { .prog = "authd" };
+/* Start order: every keyd slot, every authd slot, the router. */
+static struct helper	*helpers[2 * POOL_MAX + 1];
 #define NHELPERS	(sizeof(helpers) / sizeof(helpers[0]))
 
 /*
@@ -523,35 +544,49 @@ argv_verbose(char **argv, size_t *n, size_t max)
 		argv_add(argv, n, max, "-v");
 }
 
-/* Name the authd slots and put every helper in start order. */
+/* Name the slots of pool p and append them to helpers[] at *n. */
+static void
+pool_init(struct pool *p, uint16_t msg_new, uint16_t msg_kill,
+    unsigned int wanted, size_t *n)
+{
+	struct helper *h;
+	size_t i;
+
+	for (i = 0; i < POOL_MAX; i++) {
+		h = &p->slot[i];
+		memset(h, 0, sizeof(*h));
+		snprintf(h->name, sizeof(h->name), "%s[%zu]", p->prog, i + 1);
+		h->prog = p->prog;
+		h->pool = p;
+		h->instance = (unsigned int)i + 1;
+		h->msg_new = msg_new;
+		h->msg_kill = msg_kill;
+		h->required = 1;
+		h->ctl = -1;
+		helpers[(*n)++] = h;
+	}
+	p->n = wanted;
+	p->next = 0;
+}
+
+/* Name the pool slots and put every helper in start order. */
 static void
 helpers_init(void)
 {
-	struct helper *h;
-	size_t i, n = 0;
+	size_t n = 0;
 
-	helpers[n++] = &keyd;
-	for (i = 0; i < SC_AUTHD_PROCESSES_MAX; i++) {
-		h = &authds[i];
-		memset(h, 0, sizeof(*h));
-		snprintf(h->name, sizeof(h->name), "authd[%zu]", i + 1);
-		h->prog = "authd";
-		h->instance = (unsigned int)i + 1;
-		h->msg_new = AUTHD_CTL_NEW_CHANNEL;
-		h->msg_kill = AUTHD_CTL_KILL_WORKER;
-		h->required = 1;
-		h->ctl = -1;
-		helpers[n++] = h;
-	}
+	pool_init(&keyds, KEYD_CTL_NEW_CHANNEL, KEYD_CTL_KILL_WORKER,
+	    conf->keyd_processes, &n);
+	pool_init(&authds, AUTHD_CTL_NEW_CHANNEL, AUTHD_CTL_KILL_WORKER,
+	    conf->authd_processes, &n);
 	helpers[n++] = &router;
-	nauthd = conf->authd_processes;
 }
 
-/* An authd slot beyond authd_processes (after a reload) is not restarted. */
+/* A pool slot beyond its count (after a reload) is not restarted. */
 static int
 helper_wanted(const struct helper *h)
 {
-	return h->instance == 0 || h->instance <= nauthd;
+	return h->pool == NULL || h->instance <= h->pool->n;
 }
 
 /*
@@ -560,19 +595,19 @@ helper_wanted(const struct helper *h)
  * come, but a login sent to it now would fail).
  */
 static int
-authd_usable(const struct helper *h)
+pool_usable(const struct helper *h)
 {
 	return h->ctl != -1 && !h->restart_now;
 }
 
-/* authd instances that take new sessions. */
+/* Instances of pool p that take new sessions. */
 static unsigned int
-authd_live(void)
+pool_live(const struct pool *p)
 {
 	unsigned int i, n = 0;
 
-	for (i = 0; i < nauthd; i++)
-		if (authd_usable(&authds[i]))
+	for (i = 0; i < p->n; i++)
+		if (pool_usable(&p->slot[i]))
 			n++;
 	return n;
 }
@@ -592,9 +627,9 @@ helper_start(struct helper *h)
 		log_warn("%s program %s", h->name, path);
 		return -1;
 	}
-	/* authd takes no instance number: its argv[0] stays the program's. */
+	/* No instance number: argv[0] stays the program's. */
 	argv_add(argv, &n, 64, h->prog);
-	if (h == &keyd) {
+	if (h->pool == &keyds) {
 		argv_add(argv, &n, 64, "-k");
 		argv_add(argv, &n, 64, conf->key);
 		argv_add(argv, &n, 64, "-c");
@@ -712,8 +747,8 @@ helper_exited(struct helper *h, int status)
 		return;
 	}
 	if (!helper_wanted(h)) {
-		log_info("%s stopped: authd_processes is now %u (%s)",
-		    h->name, nauthd, st);
+		log_info("%s stopped: %s_processes is now %u (%s)",
+		    h->name, h->prog, h->pool->n, st);
 		audit_record("securechatd", "child_exit", "child", h->name,
 		    "status", st, NULL);
 		h->restart_now = 0;
@@ -1381,53 +1416,63 @@ helper_new_channel(struct helper *h, uint64_t serial, const char *addr,
 	return 0;
 }
 
+/* The session's channel in pool p. */
+static struct pool_ref *
+pool_ref_of(struct session *s, const struct pool *p)
+{
+	return p == &keyds ? &s->keyd_ch : &s->authd_ch;
+}
+
 /*
- * The session's authd channel, with the authd instance that has the
- * fewest sessions still to log in (each login is one scrypt, the cost
- * that matters), then the fewest sessions, then the next in turn: logins
- * arriving together land on different instances, so on different CPUs.
- * Only live instances are asked; one whose channel cannot be handed over
- * is skipped.  The session records the instance and its start (gen).
+ * The session's channel in pool p, with the instance that has the fewest
+ * sessions still to log in (for authd: each login is one scrypt, the
+ * cost that matters), then the fewest sessions (for keyd: each session
+ * asks for a signature per record), then the next in turn: work arriving
+ * together lands on different instances, so on different CPUs.  Only
+ * live instances are asked; one whose channel cannot be handed over is
+ * skipped.  The session records the instance and its start (gen).
  */
 static int
-authd_channel(struct session *s, int *worker_end)
+pool_channel(struct pool *p, struct session *s, int *worker_end)
 {
-	const struct session *o;
-	unsigned int pending[SC_AUTHD_PROCESSES_MAX];
-	unsigned int total[SC_AUTHD_PROCESSES_MAX];
+	struct session *o;
+	const struct pool_ref *r;
+	unsigned int pending[POOL_MAX], total[POOL_MAX];
 	unsigned int tried = 0, i, k, best;
 	uint32_t failed = 0;
 
 	memset(pending, 0, sizeof(pending));
 	memset(total, 0, sizeof(total));
 	TAILQ_FOREACH(o, &sessions, entry) {
-		if (o->authd_gen == 0 || o->authd_idx >= nauthd ||
-		    o->authd_gen != authds[o->authd_idx].gen)
+		r = pool_ref_of(o, p);
+		if (r->gen == 0 || r->idx >= p->n ||
+		    r->gen != p->slot[r->idx].gen)
 			continue;
-		total[o->authd_idx]++;
-		if (o->state == WORKER_ST_HANDSHAKE)
-			pending[o->authd_idx]++;
+		total[r->idx]++;
+		if (p == &authds && o->state == WORKER_ST_HANDSHAKE)
+			pending[r->idx]++;
 	}
-	while (tried < nauthd) {
-		best = nauthd;
-		for (k = 0; k < nauthd; k++) {
-			i = (authd_next + k) % nauthd;
-			if (!authd_usable(&authds[i]) || (failed & (1U << i)))
+	while (tried < p->n) {
+		best = p->n;
+		for (k = 0; k < p->n; k++) {
+			i = (p->next + k) % p->n;
+			if (!pool_usable(&p->slot[i]) || (failed & (1U << i)))
 				continue;
-			if (best == nauthd || pending[i] < pending[best] ||
+			if (best == p->n || pending[i] < pending[best] ||
 			    (pending[i] == pending[best] &&
 			    total[i] < total[best]))
 				best = i;
 		}
-		if (best == nauthd)
+		if (best == p->n)
 			break;
-		if (helper_new_channel(&authds[best], s->serial, s->addr,
+		if (helper_new_channel(&p->slot[best], s->serial, s->addr,
 		    worker_end) == 0) {
-			s->authd_idx = best;
-			s->authd_gen = authds[best].gen;
-			authd_next = (best + 1) % nauthd;
-			log_debug("session %llu: authd channel with %s",
-			    (unsigned long long)s->serial, authds[best].name);
+			pool_ref_of(s, p)->idx = best;
+			pool_ref_of(s, p)->gen = p->slot[best].gen;
+			p->next = (best + 1) % p->n;
+			log_debug("session %llu: %s channel with %s",
+			    (unsigned long long)s->serial, p->prog,
+			    p->slot[best].name);
 			return 0;
 		}
 		failed |= 1U << best;
@@ -1489,8 +1534,8 @@ session_start(int fd, struct session *s, const char *port)
 	s->serial = next_serial++;
 	snprintf(serial, sizeof(serial), "%llu",
 	    (unsigned long long)s->serial);
-	if (helper_new_channel(&keyd, s->serial, s->addr, &fds[1]) == -1 ||
-	    authd_channel(s, &fds[2]) == -1) {
+	if (pool_channel(&keyds, s, &fds[1]) == -1 ||
+	    pool_channel(&authds, s, &fds[2]) == -1) {
 		for (i = 1; i < 3; i++)
 			if (fds[i] != -1)
 				close(fds[i]);
@@ -1574,13 +1619,13 @@ session_start(int fd, struct session *s, const char *port)
 }
 
 /*
- * keyd, or every authd instance, not running: no session can log in
- * (the router may be down; some authd instances may be).
+ * Every keyd or every authd instance not running: no session can log in
+ * (the router may be down; some instances of each may be).
  */
 static int
 required_helper_down(void)
 {
-	return keyd.ctl == -1 || authd_live() == 0;
+	return pool_live(&keyds) == 0 || pool_live(&authds) == 0;
 }
 
 /* Returns 1 when a connection was taken (accepted or refused), else 0. */
@@ -1639,32 +1684,31 @@ accept_one(int lfd)
 /* ---- control channels ---- */
 
 /*
- * Does the session's authd channel belong to this start of instance h?
- * An authd instance speaks only for the sessions it serves: one taken
- * over must not bind, or have killed, the sessions of another instance.
- * Anything else is logged, audited and ignored.
+ * Does the session's channel in h's pool belong to this start of
+ * instance h?  A keyd or authd instance speaks only for the sessions it
+ * serves: one taken over must not bind, or have killed, the sessions of
+ * another instance.  Anything else is logged, audited and ignored.
  */
 static int
-authd_owns(const struct helper *h, const struct session *s,
-    const char *what)
+pool_owns(const struct helper *h, struct session *s, const char *what)
 {
-	char owner[32];
+	const struct pool_ref *r = pool_ref_of(s, h->pool);
+	char owner[32], event[32];
 
-	if (s->authd_gen != 0 && s->authd_idx + 1 == h->instance &&
-	    s->authd_gen == h->gen)
+	if (r->gen != 0 && r->idx + 1 == h->instance && r->gen == h->gen)
 		return 1;
-	if (s->authd_gen == 0)
+	if (r->gen == 0)
 		strlcpy(owner, "none", sizeof(owner));
-	else if (s->authd_idx < SC_AUTHD_PROCESSES_MAX &&
-	    s->authd_gen == authds[s->authd_idx].gen)
-		strlcpy(owner, authds[s->authd_idx].name, sizeof(owner));
+	else if (r->idx < POOL_MAX && r->gen == h->pool->slot[r->idx].gen)
+		strlcpy(owner, h->pool->slot[r->idx].name, sizeof(owner));
 	else
-		snprintf(owner, sizeof(owner), "authd[%u] (gone)",
-		    s->authd_idx + 1);
+		snprintf(owner, sizeof(owner), "%s[%u] (gone)", h->prog,
+		    r->idx + 1);
 	log_warnx("%s: %s for session %llu, whose channel is with %s: "
 	    "ignored", h->name, what, (unsigned long long)s->serial, owner);
-	audit_record_session("securechatd", s->serial, "authd_wrong_instance",
-	    "child", h->name, "request", what, "owner", owner, NULL);
+	snprintf(event, sizeof(event), "%s_wrong_instance", h->prog);
+	audit_record_session("securechatd", s->serial, event, "child",
+	    h->name, "request", what, "owner", owner, NULL);
 	return 0;
 }
 
@@ -1703,7 +1747,7 @@ authd_authenticated(struct helper *h)
 		    (unsigned long long)serial);
 		return;
 	}
-	if (!authd_owns(h, s, "AUTHENTICATED"))
+	if (!pool_owns(h, s, "AUTHENTICATED"))
 		return;
 	if (s->bound) {
 		/* One success per channel in authd: this is not normal. */
@@ -1778,12 +1822,12 @@ helper_ctl_read(struct helper *h)
 			    h->name, (unsigned long long)serial);
 			return;
 		}
-		if (h->instance != 0 && !authd_owns(h, s, "KILL_WORKER"))
+		if (h->pool != NULL && !pool_owns(h, s, "KILL_WORKER"))
 			return;
-		session_kill(s, h == &keyd ? "refused by keyd" :
-		    h->instance != 0 ? "refused by authd" :
+		session_kill(s, h->pool == &keyds ? "refused by keyd" :
+		    h->pool == &authds ? "refused by authd" :
 		    "refused by router");
-	} else if (h->instance != 0 &&
+	} else if (h->pool == &authds &&
 	    msg.hdr.type == AUTHD_CTL_AUTHENTICATED)
 		authd_authenticated(h);
 	else
@@ -1962,8 +2006,9 @@ same_listen(const struct sc_config *a, const struct sc_config *b)
 
 /*
  * keyd holds the key and certificate it was started with, and restarting
- * it would break every live session: those settings, and the listening
- * sockets, need a restart of the service.  authd's settings take effect
+ * it would break every live session: those settings, keyd_processes (a
+ * new instance would read a key file that may since have changed), and
+ * the listening sockets, need a restart of the service.  authd's settings take effect
  * by restarting every authd instance (logins in progress fail, sessions
  * live on); a new authd_processes alone starts or stops the difference.
  */
@@ -2007,9 +2052,11 @@ master_reload(void)
 	if (strcmp(conf->key, n->key) != 0 ||
 	    strcmp(conf->cert, n->cert) != 0 ||
 	    strcmp(conf->keyd_user, n->keyd_user) != 0 ||
-	    strcmp(conf->keyd_path, n->keyd_path) != 0)
-		log_warnx("reload: key, cert, keyd_user and keyd_path changes "
-		    "need a restart");
+	    strcmp(conf->keyd_path, n->keyd_path) != 0 ||
+	    conf->keyd_processes != n->keyd_processes)
+		log_warnx("reload: key, cert, keyd_user, keyd_path and "
+		    "keyd_processes changes need a restart");
+	n->keyd_processes = conf->keyd_processes;
 	strlcpy(n->key, conf->key, sizeof(n->key));
 	strlcpy(n->cert, conf->cert, sizeof(n->cert));
 	strlcpy(n->keyd_user, conf->keyd_user, sizeof(n->keyd_user));
@@ -2049,22 +2096,22 @@ master_reload(void)
 	conftext = text;
 	conftextlen = len;
 	log_init(conf->foreground, conf->verbose, conf->log_facility);
-	old_nauthd = nauthd;
-	nauthd = conf->authd_processes;
-	if (nauthd != old_nauthd)
-		log_info("reload: authd_processes %u (was %u)", nauthd,
+	old_nauthd = authds.n;
+	authds.n = conf->authd_processes;
+	if (authds.n != old_nauthd)
+		log_info("reload: authd_processes %u (was %u)", authds.n,
 		    old_nauthd);
 	if (restart_authd)
 		log_info("reload: restarting every authd instance for its new "
 		    "settings");
-	for (i = 0; i < SC_AUTHD_PROCESSES_MAX; i++) {
-		h = &authds[i];
+	for (i = 0; i < POOL_MAX; i++) {
+		h = &authds.slot[i];
 		/*
 		 * Stopped on purpose: restarted at once when still wanted
 		 * (helper_exited), else left stopped.
 		 */
 		if (h->pid != 0 && (restart_authd || !helper_wanted(h))) {
-			/* No new session goes to it (authd_channel). */
+			/* No new session goes to it (pool_channel). */
 			h->restart_now = 1;
 			if (kill(h->pid, SIGTERM) == -1 && errno != ESRCH)
 				log_warn("kill %s", h->name);
@@ -2080,7 +2127,7 @@ master_reload(void)
 		zygote_renew("reload");
 	else
 		zygote_stop(SIGTERM);
-	snprintf(count, sizeof(count), "%u", nauthd);
+	snprintf(count, sizeof(count), "%u", authds.n);
 	audit_record("securechatd", "config_reloaded", "restart_authd",
 	    restart_authd ? "yes" : "no", "authd_processes", count, NULL);
 	log_info("configuration reloaded");
@@ -2236,12 +2283,10 @@ master_main(struct sc_config *initial, const char *text, size_t textlen)
 	for (i = 0; i < NHELPERS; i++) {
 		if (!helper_wanted(helpers[i]) || helper_start(helpers[i]) == 0)
 			continue;
-		if (helpers[i] == &keyd)
-			fatalx("cannot start %s", helpers[i]->name);
 		/*
-		 * An authd instance: the others serve (one at least must
-		 * run, checked below).  The router: sessions work without
-		 * live delivery.
+		 * A keyd or authd instance: the others serve (one of each
+		 * at least must run, checked below).  The router: sessions
+		 * work without live delivery.
 		 */
 		if (helpers[i] == &router)
 			log_warnx("cannot start the %s: messages reach online "
@@ -2254,9 +2299,12 @@ master_main(struct sc_config *initial, const char *text, size_t textlen)
 		helpers[i]->started = mono_now();
 		helper_schedule(helpers[i]);
 	}
-	if (authd_live() == 0)
+	if (pool_live(&keyds) == 0)
+		fatalx("cannot start keyd");
+	if (pool_live(&authds) == 0)
 		fatalx("cannot start authd");
-	log_info("%u authd instance%s", nauthd, nauthd == 1 ? "" : "s");
+	log_info("%u keyd instance%s, %u authd instance%s", keyds.n,
+	    keyds.n == 1 ? "" : "s", authds.n, authds.n == 1 ? "" : "s");
 	audit_record("securechatd", "startup", "config", conf->path, NULL);
 	if (sd_watchdog_enabled(0, &watchdog_usec) <= 0)
 		watchdog_usec = 0;

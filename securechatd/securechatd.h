@@ -132,6 +132,7 @@ int	worker_send_state(int ctlfd, enum worker_state, const char *username);
 #define SC_MAX_LISTEN		16
 #define SC_DEFAULT_PORT		"9000"
 #define SC_AUTHD_PROCESSES_MAX	16	/* authd_processes bound */
+#define SC_KEYD_PROCESSES_MAX	16	/* keyd_processes bound */
 /* worker_spawn: fork each worker from the template, or exec each one. */
 #define WORKER_SPAWN_FORK	1
 #define WORKER_SPAWN_EXEC	2
@@ -164,6 +165,7 @@ struct sc_config {
 	char		 authd_path[SC_PATH_MAX];	/* "" = default */
 	/* authd instances (each hashes on its own CPU); default: CPUs online */
 	unsigned int	 authd_processes;
+	unsigned int	 keyd_processes;
 	char		 router_path[SC_PATH_MAX];	/* "" = default */
 
 	char		 transcript_dir[SC_PATH_MAX];

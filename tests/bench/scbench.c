@@ -177,7 +177,7 @@ struct startup {
 };
 
 struct memsum {
-	unsigned int	 n, n_authd;
+	unsigned int	 n, n_keyd, n_authd;
 	double		 pd_mean_kb, pd_max_kb, pss_mean_kb, rss_mean_kb;
 	double		 pd_total_kb;
 	long		 keyd_pd, authd_pd, master_pd, zygote_pd;
@@ -1885,8 +1885,13 @@ measure_memory(struct bench *b, void *arg)
 		exe_name(pid, name, sizeof(name));
 		pd = rollup_kb(pid, "Private_Dirty");
 		if (strcmp(name, "keyd") == 0) {
-			m->keyd_pd = pd;
-			m->keyd_rss = rollup_kb(pid, "Rss");
+			/* keyd_processes instances: their sum. */
+			if (m->keyd_pd < 0)
+				m->keyd_pd = 0;
+			if (pd > 0)
+				m->keyd_pd += pd;
+			m->keyd_rss += rollup_kb(pid, "Rss");
+			m->n_keyd++;
 		} else if (strcmp(name, "authd") == 0) {
 			/* authd_processes instances: their sum. */
 			if (m->authd_pd < 0)
@@ -1917,8 +1922,9 @@ measure_memory(struct bench *b, void *arg)
 		m->sd_mean_kb = sd / m->n;
 	}
 	say("memory: %u workers, Private_Dirty mean %.0f kB max %.0f kB; "
-	    "keyd %ld kB, authd (%u) %ld kB, master %ld kB", m->n,
-	    m->pd_mean_kb, m->pd_max_kb, m->keyd_pd, m->n_authd, m->authd_pd,
+	    "keyd (%u) %ld kB, authd (%u) %ld kB, master %ld kB", m->n,
+	    m->pd_mean_kb, m->pd_max_kb, m->n_keyd, m->keyd_pd, m->n_authd,
+	    m->authd_pd,
 	    m->master_pd);
 }
 
@@ -2629,11 +2635,12 @@ report(struct bench *b, FILE *f)
 		report_relay_details(b, f);
 	fprintf(f, "- sessions held: %u opened (handshake + login + one echo "
 	    "each, 4 clients in parallel) in %.1f s%s%s; per worker Pss "
-	    "mean %.0f KiB, Rss mean %.0f KiB; Rss keyd %ld, authd %ld, "
-	    "master %ld KiB.\n", b->held, b->held_open_s,
+	    "mean %.0f KiB, Rss mean %.0f KiB; Rss keyd (%u) %ld, authd (%u) "
+	    "%ld, master %ld KiB.\n", b->held, b->held_open_s,
 	    b->held_err[0] ? "; first error: " : "", b->held_err,
-	    b->mem.pss_mean_kb, b->mem.rss_mean_kb, b->mem.keyd_rss,
-	    b->mem.authd_rss, b->mem.master_rss);
+	    b->mem.pss_mean_kb, b->mem.rss_mean_kb, b->mem.n_keyd,
+	    b->mem.keyd_rss, b->mem.n_authd, b->mem.authd_rss,
+	    b->mem.master_rss);
 	fprintf(f, "- process start and exit (fork, exec, dynamic linking, "
 	    "exit; median of 15): /bin/true %.2f ms, the worker program "
 	    "(session) %.2f ms.\n", b->exec_true_ms, b->exec_sc_ms);

@@ -5,9 +5,9 @@
  * what the daemon promises:
  *
  *  - the master logs and audits every death, restarts keyd and authd with
- *    a backoff, and new sessions work after the restart; with two authd
- *    instances (authd_processes 2), only the one killed is restarted and
- *    the other serves logins meanwhile;
+ *    a backoff, and new sessions work after the restart; with pools of
+ *    two (keyd_processes 2, authd_processes 2), only the instance killed
+ *    is restarted and the other serves new sessions and logins meanwhile;
  *  - a session that needs the dead process fails with a clean ERROR
  *    (INTERNAL for keyd, UNAVAILABLE for authd or the database), never a
  *    hang, and sessions that do not need it go on;
@@ -64,7 +64,8 @@ setup(void **state)
 	(void)state;
 	return scenv_up(&env, "fkill", NULL, fu_register_users,
 	    "max_per_source %d\n"
-	    /* A pool of two, whatever the number of CPUs. */
+	    /* Pools of two, whatever the number of CPUs. */
+	    "keyd_processes 2\n"
 	    "authd_processes 2\n"
 	    /* Accounts here share certificates: not what is tested. */
 	    "bind_certificates no\n", PER_SOURCE);
@@ -120,9 +121,35 @@ check_transcript(const struct fu_sess *s, const char *path,
 }
 
 /*
- * keyd: the sessions it served lose their signer.  Their next server
- * record cannot be signed, so the worker answers INTERNAL and closes;
- * nothing written before is touched.  A new keyd serves new sessions.
+ * The pid of the latest start of prog[instance], from the master's log
+ * line "started keyd[i] (pid P)", and how many starts there were.
+ */
+static pid_t
+started(const char *prog, int instance, int *starts)
+{
+	return fu_started(&env, prog, instance, 0, starts);
+}
+
+/*
+ * 0 or 1: which of the two pids p holds the worker's channel on fd
+ * (4: keyd, 5: authd).
+ */
+static int
+holder_of(pid_t worker, int fd, const pid_t p[2])
+{
+	int held0 = fu_channel_pending(worker, fd, p[0]) >= 0;
+	int held1 = fu_channel_pending(worker, fd, p[1]) >= 0;
+
+	assert_true(held0 != held1);
+	return held0 ? 0 : 1;
+}
+
+/*
+ * keyd, one instance of two: the sessions it served lose their signer.
+ * Their next server record cannot be signed, so the worker answers
+ * INTERNAL and closes; nothing written before is touched.  The other
+ * instance serves new sessions meanwhile; the dead one alone is
+ * restarted.  With both down, a new connection gets UNAVAILABLE.
  */
 static void
 test_kill_keyd(void **state)
@@ -130,20 +157,24 @@ test_kill_keyd(void **state)
 	struct fu_sess done, live, fresh;
 	struct csession *cs;
 	struct csession_err err;
-	char rcpt[PATH_MAX + 64], *before, *after, reply[256];
-	pid_t keyd, keyd2, keyd3;
+	char rcpt[PATH_MAX + 64], needle[64], *before, *after, reply[256];
+	pid_t k[2], again, other, worker;
 	size_t n, blen;
-	int gone;
+	int v, o, starts_v, starts_o, starts, gone;
 
 	(void)state;
 	quiet();
+	k[0] = started("keyd", 1, NULL);
+	k[1] = started("keyd", 2, NULL);
+	assert_true(k[0] > 0 && k[1] > 0 && k[0] != k[1]);
+	assert_int_equal(fu_count_children(env.pid, "keyd -k"), 2);
 	/* A session that completes before the kill. */
 	login(&done, "alice");
 	assert_int_equal(fu_chat(done.cs, "finished before the kill", 10000),
 	    0);
 	assert_int_equal(fu_sess_close(&done), 0);
 
-	/* A session established before the kill. */
+	/* A session established before the kill: its keyd is the victim. */
 	login(&live, "bob");
 	assert_int_equal(fu_chat(live.cs, "before the kill, one", 10000), 0);
 	assert_int_equal(fu_chat(live.cs, "before the kill, two", 10000), 0);
@@ -151,22 +182,50 @@ test_kill_keyd(void **state)
 	check_transcript(&live, live.ctr, "bob", 4);
 	before = tu_read(live.str, &blen);
 	assert_non_null(before);
+	worker = fu_wait_child(env.pid, "worker [127.0.0.1] bob", -1, 10);
+	assert_true(worker > 0);
+	v = holder_of(worker, 4, k);
+	o = 1 - v;
+	(void)started("keyd", v + 1, &starts_v);
+	(void)started("keyd", o + 1, &starts_o);
+	fprintf(stderr, "killing keyd[%d] (pid %d); keyd[%d] (pid %d) "
+	    "stays\n", v + 1, (int)k[v], o + 1, (int)k[o]);
+	assert_int_equal(kill(k[v], SIGKILL), 0);
 
-	keyd = fu_wait_child(env.pid, "keyd -k", -1, 10);
-	assert_true(keyd > 0);
-	assert_int_equal(kill(keyd, SIGKILL), 0);
+	/*
+	 * A new session at once: while the victim is down (its restart
+	 * comes after 1 s) its channel provably goes to the survivor.
+	 */
+	login(&fresh, "carol");
+	other = fu_wait_child(env.pid, "worker [127.0.0.1] carol", -1, 10);
+	assert_true(other > 0);
+	(void)started("keyd", v + 1, &starts);
+	if (starts == starts_v)
+		assert_int_equal(holder_of(other, 4, k), o);
+	assert_int_equal(fu_chat(fresh.cs, "while keyd died", 10000), 0);
+	assert_int_equal(fu_sess_close(&fresh), 0);
+	fu_sess_free(&fresh);
 
 	/* Logged, audited, restarted after the first backoff step. */
-	assert_int_equal(fu_wait_count(env.log, "keyd died (signal 9)", 1, 20),
-	    0);
-	assert_int_equal(fu_wait_count(env.log, "keyd will be restarted in 1 s",
-	    1, 20), 0);
+	snprintf(needle, sizeof(needle), "keyd[%d] died (signal 9)", v + 1);
+	assert_int_equal(fu_wait_count(env.log, needle, 1, 20), 0);
+	snprintf(needle, sizeof(needle), "keyd[%d] will be restarted in 1 s",
+	    v + 1);
+	assert_int_equal(fu_wait_count(env.log, needle, 1, 20), 0);
+	snprintf(needle, sizeof(needle), "\"child\":\"keyd[%d]\"", v + 1);
 	assert_int_equal(fu_audit_wait(&env, 1, 20, "\"event\":\"child_crash\"",
-	    "\"child\":\"keyd\"", "\"status\":\"signal 9\"", NULL), 0);
-	keyd2 = fu_wait_child(env.pid, "keyd -k", keyd, 20);
-	assert_true(keyd2 > 0);
+	    needle, "\"status\":\"signal 9\"", NULL), 0);
 	assert_int_equal(fu_audit_wait(&env, 1, 20,
-	    "\"event\":\"child_restart\"", "\"child\":\"keyd\"", NULL), 0);
+	    "\"event\":\"child_restart\"", needle, NULL), 0);
+	/* The victim alone was restarted. */
+	snprintf(needle, sizeof(needle), "started keyd[%d] (pid ", v + 1);
+	assert_int_equal(fu_wait_count(env.log, needle, starts_v + 1, 20), 0);
+	again = started("keyd", v + 1, NULL);
+	assert_true(again > 0 && again != k[v]);
+	assert_int_equal(fu_wait_child(env.pid, "keyd -k", k[o], 20), again);
+	assert_int_equal(started("keyd", o + 1, &starts), k[o]);
+	assert_int_equal(starts, starts_o);
+	assert_true(fu_alive(k[o]));
 
 	/* The kill itself changed nothing written. */
 	after = tu_read(live.str, NULL);
@@ -175,8 +234,8 @@ test_kill_keyd(void **state)
 	free(after);
 
 	/*
-	 * The established session: its keyd channel died with keyd.  The
-	 * worker accepts and logs the client's record, cannot sign the
+	 * The established session: its keyd channel died with its keyd.
+	 * The worker accepts and logs the client's record, cannot sign the
 	 * answer, and says INTERNAL (never a hang, never a partial frame).
 	 */
 	assert_int_equal(csession_send_chat(live.cs, "after the kill", 14), 0);
@@ -212,7 +271,7 @@ test_kill_keyd(void **state)
 	check_transcript(&done, done.str, "alice", 4);
 	fu_sess_free(&done);
 
-	/* A new session through the new keyd, receipts included. */
+	/* A new session through the restarted pool, receipts included. */
 	login(&fresh, "carol");
 	assert_int_equal(fu_chat(fresh.cs, "after the restart", 10000), 0);
 	assert_int_equal(fu_sess_close(&fresh), 0);
@@ -224,13 +283,21 @@ test_kill_keyd(void **state)
 	fu_sess_free(&fresh);
 
 	/*
-	 * A second death soon after: the backoff doubles.  While no keyd
-	 * runs, a new connection is refused with UNAVAILABLE (checked only
-	 * when the attempt provably fell in that window).
+	 * Both instances killed, the victim again soon after its restart:
+	 * its backoff doubles.  While no keyd runs, a new connection is
+	 * refused with UNAVAILABLE (checked only when the attempt provably
+	 * fell in that window).
 	 */
-	assert_int_equal(kill(keyd2, SIGKILL), 0);
-	assert_int_equal(fu_wait_count(env.log, "keyd will be restarted in 2 s",
-	    1, 20), 0);
+	(void)started("keyd", v + 1, &starts_v);
+	(void)started("keyd", o + 1, &starts_o);
+	assert_int_equal(kill(k[o], SIGKILL), 0);
+	assert_int_equal(kill(again, SIGKILL), 0);
+	snprintf(needle, sizeof(needle), "keyd[%d] will be restarted in 2 s",
+	    v + 1);
+	assert_int_equal(fu_wait_count(env.log, needle, 1, 20), 0);
+	snprintf(needle, sizeof(needle), "keyd[%d] will be restarted in 1 s",
+	    o + 1);
+	assert_int_equal(fu_wait_count(env.log, needle, 1, 20), 0);
 	gone = fu_count_children(env.pid, "keyd -k") == 0;
 	cs = fu_open(&env, "alice", NULL, 0, &err);
 	if (gone && fu_count_children(env.pid, "keyd -k") == 0) {
@@ -240,10 +307,12 @@ test_kill_keyd(void **state)
 	}
 	if (cs != NULL)
 		csession_free(cs);
-	keyd3 = fu_wait_child(env.pid, "keyd -k", keyd2, 20);
-	assert_true(keyd3 > 0);
-	assert_int_equal(fu_audit_wait(&env, 2, 20,
-	    "\"event\":\"child_restart\"", "\"child\":\"keyd\"", NULL), 0);
+	snprintf(needle, sizeof(needle), "started keyd[%d] (pid ", v + 1);
+	assert_int_equal(fu_wait_count(env.log, needle, starts_v + 1, 20), 0);
+	snprintf(needle, sizeof(needle), "started keyd[%d] (pid ", o + 1);
+	assert_int_equal(fu_wait_count(env.log, needle, starts_o + 1, 20), 0);
+	assert_int_equal(fu_audit_wait(&env, 3, 20,
+	    "\"event\":\"child_restart\"", "\"child\":\"keyd[", NULL), 0);
 	login(&fresh, "alice");
 	assert_int_equal(fu_chat(fresh.cs, "after the second restart", 10000),
 	    0);
@@ -265,27 +334,6 @@ bg_login_run(void *arg)
 
 	b->rc = csession_login(b->cs, "bob", fu_pass("bob"));
 	return NULL;
-}
-
-/*
- * The pid of the latest start of authd[instance], from the master's log
- * line "started authd[i] (pid P)", and how many starts there were.
- */
-static pid_t
-authd_pid(int instance, int *starts)
-{
-	return fu_authd_started(&env, instance, 0, starts);
-}
-
-/* 0 or 1: which of the two authd pids holds the worker's authd channel. */
-static int
-authd_of(pid_t worker, const pid_t a[2])
-{
-	int held0 = fu_channel_pending(worker, 5, a[0]) >= 0;
-	int held1 = fu_channel_pending(worker, 5, a[1]) >= 0;
-
-	assert_true(held0 != held1);
-	return held0 ? 0 : 1;
 }
 
 /*
@@ -311,8 +359,8 @@ test_kill_authd(void **state)
 
 	(void)state;
 	quiet();
-	a[0] = authd_pid(1, NULL);
-	a[1] = authd_pid(2, NULL);
+	a[0] = started("authd", 1, NULL);
+	a[1] = started("authd", 2, NULL);
 	assert_true(a[0] > 0 && a[1] > 0 && a[0] != a[1]);
 	assert_int_equal(fu_count_children(env.pid, "authd -D"), 2);
 	login(&live, "alice");
@@ -332,7 +380,7 @@ test_kill_authd(void **state)
 		    (size_t)i + 1, 10);
 		assert_true(w[i] > 0);
 		known[i + 1] = w[i];
-		holders[i] = authd_of(w[i], a);
+		holders[i] = holder_of(w[i], 5, a);
 	}
 	for (i = 0; i < 3 && pair == -1; i++)
 		if (holders[i] == holders[(i + 1) % 3])
@@ -348,8 +396,8 @@ test_kill_authd(void **state)
 	worker = w[pair];
 	victim = a[v];
 	survivor = a[o];
-	(void)authd_pid(v + 1, &starts_v);
-	(void)authd_pid(o + 1, &starts_o);
+	(void)started("authd", v + 1, &starts_v);
+	(void)started("authd", o + 1, &starts_o);
 	fprintf(stderr, "killing authd[%d] (pid %d); authd[%d] (pid %d) "
 	    "stays\n", v + 1, (int)victim, o + 1, (int)survivor);
 
@@ -392,14 +440,14 @@ test_kill_authd(void **state)
 	/* The victim alone is restarted. */
 	snprintf(needle, sizeof(needle), "started authd[%d] (pid ", v + 1);
 	assert_int_equal(fu_wait_count(env.log, needle, starts_v + 1, 20), 0);
-	again = authd_pid(v + 1, NULL);
+	again = started("authd", v + 1, NULL);
 	assert_true(again > 0 && again != victim);
 	assert_int_equal(fu_wait_child(env.pid, "authd -D", survivor, 20),
 	    again);
 	snprintf(needle, sizeof(needle), "\"child\":\"authd[%d]\"", v + 1);
 	assert_int_equal(fu_audit_wait(&env, 1, 20,
 	    "\"event\":\"child_restart\"", needle, NULL), 0);
-	assert_int_equal(authd_pid(o + 1, &starts), survivor);
+	assert_int_equal(started("authd", o + 1, &starts), survivor);
 	assert_int_equal(starts, starts_o);
 	assert_true(fu_alive(survivor));
 
@@ -429,7 +477,7 @@ test_kill_authd(void **state)
 		w[i] = fu_wait_new_child(env.pid, "worker [", w, (size_t)i,
 		    10);
 		assert_true(w[i] > 0);
-		holders[i] = authd_of(w[i], a);
+		holders[i] = holder_of(w[i], 5, a);
 	}
 	assert_int_not_equal(holders[0], holders[1]);
 	for (i = 0; i < 2; i++) {

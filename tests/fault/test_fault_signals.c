@@ -327,9 +327,10 @@ test_sigterm_drain(void **state)
 	struct fu_sess stay, fin;
 	struct timespec t0;
 	char reply[256], *notes;
-	pid_t keyd, authd[SC_AUTHD_PROCESSES_MAX], w_stay, w_fin;
+	pid_t keyd[SC_KEYD_PROCESSES_MAX], authd[SC_AUTHD_PROCESSES_MAX];
+	pid_t w_stay, w_fin;
 	double secs;
-	size_t n, k, nauthd;
+	size_t n, k, nkeyd, nauthd;
 	int st;
 
 	(void)state;
@@ -342,9 +343,13 @@ test_sigterm_drain(void **state)
 	assert_true(w_fin > 0);
 	assert_int_equal(fu_chat(stay.cs, "before SIGTERM", 10000), 0);
 	assert_int_equal(fu_chat(fin.cs, "before SIGTERM", 10000), 0);
-	keyd = fu_wait_child(env.pid, "keyd -k", -1, 10);
-	assert_true(keyd > 0);
-	/* Every authd instance (authd_processes: one per CPU here). */
+	/* Every keyd and authd instance (*_processes: one per CPU here). */
+	nkeyd = (size_t)fu_count_children(env.pid, "keyd -k");
+	assert_true(nkeyd >= 1 && nkeyd <= SC_KEYD_PROCESSES_MAX);
+	for (k = 0; k < nkeyd; k++) {
+		keyd[k] = fu_wait_new_child(env.pid, "keyd -k", keyd, k, 10);
+		assert_true(keyd[k] > 0);
+	}
 	nauthd = (size_t)fu_count_children(env.pid, "authd -D");
 	assert_true(nauthd >= 1 && nauthd <= SC_AUTHD_PROCESSES_MAX);
 	for (k = 0; k < nauthd; k++) {
@@ -386,7 +391,8 @@ test_sigterm_drain(void **state)
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 0);
 	env.pid = -1;
-	assert_false(fu_alive(keyd));
+	for (k = 0; k < nkeyd; k++)
+		assert_false(fu_alive(keyd[k]));
 	for (k = 0; k < nauthd; k++)
 		assert_false(fu_alive(authd[k]));
 	assert_false(fu_alive(w_stay));

@@ -90,7 +90,7 @@ teardown(void **state)
 static pid_t
 started_pid(int instance, int nth)
 {
-	return fu_authd_started(&env, instance, nth, NULL);
+	return fu_started(&env, "authd", instance, nth, NULL);
 }
 
 static pid_t

@@ -325,7 +325,8 @@ test_socket_activation(void **state)
 	    "db_config %s/db.conf\nkeyd_path %s\nauthd_path %s\n"
 	    "transcript_dir %s/tr\nreceipt_dir %s/rc\naudit_log %s\n"
 	    "jail %s\nmax_per_source 2\nmax_startups 50\n"
-	    "drain_timeout 1\nhandshake_timeout 20\nauthd_processes 2\n",
+	    "drain_timeout 1\nhandshake_timeout 20\nauthd_processes 2\n"
+	    "keyd_processes 1\n",
 	    dir, dir, dir, dir, fake, fake, dir, dir, audit,
 	    jail != NULL ? jail : "/nonexistent");
 	assert_int_equal(tu_write(conf, text, strlen(text)), 0);
@@ -401,7 +402,7 @@ test_socket_activation(void **state)
 	close(c1);
 	close(c2);
 
-	/* keyd and two authd were started, and stopped with the daemon. */
+	/* One keyd and two authd were started, and stopped with the daemon. */
 	snprintf(fake, sizeof(fake), "%s/helpers.pid", dir);
 	{
 		char *pids = tu_read(fake, &got), *line, *save = NULL;

@@ -335,13 +335,15 @@ fu_count(const char *path, const char *needle)
 }
 
 pid_t
-fu_authd_started(struct scenv *e, int instance, int nth, int *starts)
+fu_started(struct scenv *e, const char *prog, int instance, int nth,
+    int *starts)
 {
 	char needle[64], *log, *p;
 	pid_t pid = -1;
 	int n = 0;
 
-	snprintf(needle, sizeof(needle), "started authd[%d] (pid ", instance);
+	snprintf(needle, sizeof(needle), "started %s[%d] (pid ", prog,
+	    instance);
 	if ((log = tu_read(e->log, NULL)) == NULL)
 		return -1;
 	for (p = log; (p = strstr(p, needle)) != NULL; p += strlen(needle))

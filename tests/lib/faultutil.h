@@ -91,11 +91,12 @@ int	fu_receipt_verify(const char *transcript, const char *receipt,
 /* Number of occurrences of needle in the file (0 when missing). */
 int	fu_count(const char *path, const char *needle);
 /*
- * The pid of the nth (1-based; 0: the latest) start of authd[instance],
- * from the master's log line "started authd[i] (pid P)", or -1 when
- * there is none; *starts, when not NULL, gets the number of starts.
+ * The pid of the nth (1-based; 0: the latest) start of prog[instance]
+ * (prog "keyd" or "authd"), from the master's log line "started
+ * authd[i] (pid P)", or -1 when there is none; *starts, when not NULL,
+ * gets the number of starts.
  */
-pid_t	fu_authd_started(struct scenv *e, int instance, int nth,
+pid_t	fu_started(struct scenv *e, const char *prog, int instance, int nth,
 	    int *starts);
 /*
  * Wait until the file holds at least `min` occurrences of needle.

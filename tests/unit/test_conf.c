@@ -76,10 +76,13 @@ test_defaults(void **state)
 	assert_int_equal(c.scrypt_r, 8);
 	assert_int_equal(c.scrypt_p, 1);
 	assert_int_equal(c.log_facility, LOG_DAEMON);
-	/* One authd per online CPU; transcripts synced per batch. */
+	/* One authd and keyd per online CPU; transcripts synced per batch. */
 	assert_int_equal(c.authd_processes,
 	    sysconf(_SC_NPROCESSORS_ONLN) > SC_AUTHD_PROCESSES_MAX ?
 	    SC_AUTHD_PROCESSES_MAX : sysconf(_SC_NPROCESSORS_ONLN));
+	assert_int_equal(c.keyd_processes,
+	    sysconf(_SC_NPROCESSORS_ONLN) > SC_KEYD_PROCESSES_MAX ?
+	    SC_KEYD_PROCESSES_MAX : sysconf(_SC_NPROCESSORS_ONLN));
 	assert_int_equal(c.transcript_sync, TRANSCRIPT_SYNC_BATCH);
 	assert_int_equal(c.worker_spawn, WORKER_SPAWN_FORK);
 }
@@ -107,6 +110,7 @@ test_every_keyword(void **state)
 	    "authd_user a.user\n"
 	    "jail /var/empty\n"
 	    "keyd_path /opt/keyd\n"
+	    "keyd_processes 5\n"
 	    "authd_path /opt/authd\n"
 	    "transcript_dir /t\n"
 	    "receipt_dir /r\n"
@@ -169,6 +173,7 @@ test_every_keyword(void **state)
 	assert_int_equal(c.auth_failure_window, 120);
 	assert_int_equal(c.log_facility, LOG_LOCAL3);
 	assert_int_equal(c.authd_processes, 3);
+	assert_int_equal(c.keyd_processes, 5);
 	assert_int_equal(c.transcript_sync, TRANSCRIPT_SYNC_EACH);
 	assert_int_equal(c.worker_spawn, WORKER_SPAWN_EXEC);
 }
@@ -252,6 +257,8 @@ static const struct bad_case bad_cases[] = {
 	{ "scrypt_r 33\n", "t.conf:1: ", "scrypt_r" },
 	{ "authd_processes 0\n", "t.conf:1: ", "authd_processes" },
 	{ "authd_processes 17\n", "t.conf:1: ", "authd_processes" },
+	{ "keyd_processes 0\n", "t.conf:1: ", "keyd_processes" },
+	{ "keyd_processes 17\n", "t.conf:1: ", "keyd_processes" },
 	{ "transcript_sync never\n", "t.conf:1: ", "neither always nor batch" },
 	{ "worker_spawn vfork\n", "t.conf:1: ", "neither fork nor exec" },
 	/* Rules over the whole file have no line. */
