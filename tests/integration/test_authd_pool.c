@@ -16,7 +16,10 @@
  *  - an instance is only believed for its own sessions: with stand-in
  *    authds (this very program, run by the master as "authd", see main),
  *    one that reports a login or asks for a worker's death for a session
- *    of the other instance is logged, audited and ignored.
+ *    of the other instance is logged, audited and ignored;
+ *  - the same for the pool of keyd processes (keyd_processes): a stand-in
+ *    keyd's KILL_WORKER for the other instance's session is ignored and
+ *    audited, one for its own session kills that worker.
  *
  * Nothing here measures time: every wait is for an event, with a
  * deadline.
@@ -41,7 +44,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
 #include "authd/authd.h"
+#include "keyd/keyd.h"
 #include "buf.h"
 #include "csession.h"
 #include "fakeauthd.h"
@@ -524,13 +531,155 @@ fake_authd(void)
 	return fa_run(&hooks);
 }
 
+/*
+ * Run by the master as "keyd" (one per instance).  For every new channel
+ * (session serial N) it asks for the death of a worker: of session N - 1,
+ * which went to the other instance, while the file named by
+ * SC_TEST_KEYD_MODE says "forge"; of session N itself when it says
+ * "own".  It keeps the channels and never answers a worker.
+ */
+static int
+fake_keyd(void)
+{
+	static struct ipc_msg m;
+	const char *path = getenv("SC_TEST_KEYD_MODE");
+	char mode[16];
+	uint64_t serial;
+	uint8_t body[8];
+	struct cursor c;
+	FILE *fp;
+	int k;
+
+	while (ipc_recv(IPC_CTL_FD, &m, 1) == 1) {
+		if (m.hdr.type != KEYD_CTL_NEW_CHANNEL || m.fd == -1)
+			return 1;
+		cur_init(&c, m.body, m.len);
+		serial = cur_u64(&c);
+		mode[0] = '\0';
+		if (path != NULL && (fp = fopen(path, "r")) != NULL) {
+			if (fgets(mode, sizeof(mode), fp) == NULL)
+				mode[0] = '\0';
+			fclose(fp);
+		}
+		if (strncmp(mode, "forge", 5) == 0)
+			serial--;
+		else if (strncmp(mode, "own", 3) != 0)
+			continue;
+		for (k = 0; k < 8; k++)
+			body[k] = (uint8_t)(serial >> (56 - 8 * k));
+		if (ipc_send(IPC_CTL_FD, KEYD_CTL_KILL_WORKER, 0, body,
+		    sizeof(body)) == -1)
+			return 1;
+	}
+	return 0;
+}
+
+static int
+connect_port(int port)
+{
+	struct sockaddr_in sin;
+	int fd;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void
+set_mode(const char *path, const char *mode)
+{
+	assert_int_equal(tu_write(path, mode, strlen(mode)), 0);
+}
+
+/*
+ * keyd_processes 2 with stand-in keyds: a KILL_WORKER from one instance
+ * for a session whose channel is with the other is ignored and audited
+ * (keyd_wrong_instance); one for its own session kills that worker.
+ */
+static void
+test_keyd_forged_by_other_instance(void **state)
+{
+	struct scenv fenv;
+	char self[PATH_MAX], dir[PATH_MAX], keyd[PATH_MAX + 16];
+	char sess[PATH_MAX + 16], modef[PATH_MAX + 16];
+	pid_t w[3];
+	ssize_t n;
+	int fd[3], i;
+
+	(void)state;
+	assert_int_equal(scenv_stop_daemon(&env), 0);
+	memset(&fenv, 0, sizeof(fenv));
+	assert_int_equal(scenv_setup(&fenv, "kpoolfake"), 0);
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	assert_true(n > 0);
+	self[n] = '\0';
+	/* keyd this program, "session" the real one: next to keyd_path. */
+	snprintf(dir, sizeof(dir), "%s/libexec", fenv.dir);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	snprintf(keyd, sizeof(keyd), "%s/keyd", dir);
+	snprintf(sess, sizeof(sess), "%s/session", dir);
+	assert_int_equal(symlink(self, keyd), 0);
+	assert_int_equal(symlink(tu_bin("session"), sess), 0);
+	snprintf(modef, sizeof(modef), "%s/keyd-mode", fenv.dir);
+	set_mode(modef, "forge");
+	assert_int_equal(setenv("SC_TEST_KEYD_MODE", modef, 1), 0);
+	strlcpy(fenv.extra_conf, "keyd_processes 2\nmax_startups 64\n",
+	    sizeof(fenv.extra_conf));
+	assert_int_equal(scenv_start(&fenv), 0);
+	assert_int_equal(scenv_stop_daemon(&fenv), 0);
+	assert_int_equal(scenv_conf_set(&fenv, "keyd_path", keyd), 0);
+	assert_int_equal(scenv_restart(&fenv), 0);
+	assert_int_equal(fu_wait_count(fenv.log, "started keyd[2] (pid ", 2,
+	    20), 0);
+
+	/* Two connections, one per instance; the second one's forges. */
+	for (i = 0; i < 2; i++) {
+		fd[i] = connect_port(fenv.port);
+		assert_true(fd[i] != -1);
+		w[i] = fu_wait_new_child(fenv.pid, "worker [", w, (size_t)i,
+		    10);
+		assert_true(w[i] > 0);
+	}
+	assert_int_equal(fu_audit_wait(&fenv, 1, 20,
+	    "\"event\":\"keyd_wrong_instance\"",
+	    "\"request\":\"KILL_WORKER\"", NULL), 0);
+	assert_int_equal(fu_wait_count(fenv.log, "KILL_WORKER for session ",
+	    1, 20), 0);
+	assert_int_equal(fu_audit_count(&fenv, "\"event\":\"worker_killed\"",
+	    NULL), 0);
+	assert_true(fu_alive(w[0]) && fu_alive(w[1]));
+	assert_int_equal(fu_master_sessions(fenv.pid), 2);
+
+	/* Its own session: the worker is killed. */
+	set_mode(modef, "own");
+	fd[2] = connect_port(fenv.port);
+	assert_true(fd[2] != -1);
+	assert_int_equal(fu_audit_wait(&fenv, 1, 20,
+	    "\"event\":\"worker_killed\"", "refused by keyd", NULL), 0);
+	assert_int_equal(fu_wait_sessions(fenv.pid, 2, 20), 0);
+	assert_true(fu_alive(w[0]) && fu_alive(w[1]));
+	for (i = 0; i < 3; i++)
+		close(fd[i]);
+	assert_int_equal(unsetenv("SC_TEST_KEYD_MODE"), 0);
+	assert_int_equal(scenv_stop_daemon(&fenv), 0);
+	scenv_teardown(&fenv);
+}
+
 static void
 test_forged_by_other_instance(void **state)
 {
 	struct scenv fenv;
 	struct csession *cs[2];
 	struct csession_err err;
-	char self[PATH_MAX], *text = NULL, *log;
+	char self[PATH_MAX], *log;
 	pid_t w[2];
 	ssize_t n;
 	int i;
@@ -543,44 +692,15 @@ test_forged_by_other_instance(void **state)
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	assert_true(n > 0);
 	self[n] = '\0';
-	/* scenv_start writes the real authd_path first: use the file's. */
-	assert_true(asprintf(&text, "authd_processes 2\nmax_startups 64\n")
-	    != -1);
-	strlcpy(fenv.extra_conf, text, sizeof(fenv.extra_conf));
-	free(text);
+	/* scenv_start writes the real authd_path: start once, replace it. */
+	strlcpy(fenv.extra_conf, "authd_processes 2\nmax_startups 64\n",
+	    sizeof(fenv.extra_conf));
 	assert_int_equal(scenv_start(&fenv), 0);
 	assert_int_equal(scenv_stop_daemon(&fenv), 0);
-	text = tu_read(fenv.conf, NULL);
-	assert_non_null(text);
-	{
-		char *p = strstr(text, "authd_path "), *out;
-		size_t len;
-
-		assert_non_null(p);
-		len = strcspn(p, "\n");
-		assert_true(asprintf(&out, "%.*sauthd_path %s%s",
-		    (int)(p - text), text, self, p + len) != -1);
-		assert_int_equal(tu_write(fenv.conf, out, strlen(out)), 0);
-		free(out);
-	}
-	free(text);
-	{
-		int logfd = open(fenv.log, O_WRONLY | O_APPEND | O_CLOEXEC);
-
-		assert_true(logfd != -1);
-		if ((fenv.pid = fork()) == 0) {
-			dup2(logfd, 1);
-			dup2(logfd, 2);
-			execl(tu_bin("securechatd"), "securechatd", "-d", "-v",
-			    "-f", fenv.conf, (char *)NULL);
-			_exit(127);
-		}
-		close(logfd);
-	}
-	assert_true(fenv.pid > 0);
+	assert_int_equal(scenv_conf_set(&fenv, "authd_path", self), 0);
+	assert_int_equal(scenv_restart(&fenv), 0);
 	assert_int_equal(fu_wait_count(fenv.log, "started authd[2] (pid ", 2,
 	    20), 0);
-	assert_int_equal(fu_wait_count(fenv.log, "]: ready\n", 2, 20), 0);
 
 	/* Two sessions: one per instance; the second one's forges. */
 	for (i = 0; i < 2; i++) {
@@ -632,13 +752,16 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_logins_spread),
 		cmocka_unit_test(test_kill_one),
 		cmocka_unit_test(test_reload),
-		/* Last: it stops the installation above. */
+		/* Last: they stop the installation above. */
 		cmocka_unit_test(test_forged_by_other_instance),
+		cmocka_unit_test(test_keyd_forged_by_other_instance),
 	};
 
 	/* Started by the master of test_forged_by_other_instance. */
 	if (argc > 0 && strcmp(argv[0], "authd") == 0)
 		return fake_authd();
+	if (argc > 0 && strcmp(argv[0], "keyd") == 0)
+		return fake_keyd();
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests_name("authd_pool", tests, setup,
 	    teardown);
