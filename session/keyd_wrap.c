@@ -140,21 +140,47 @@ keyd_nonce(int ch, uint8_t server_nonce[SC_NONCE_LEN],
 	return 0;
 }
 
+/* The SIGN_HANDSHAKE request in flight (keyd_sign_handshake_send), or 0. */
+static uint32_t keyd_hs_id;
+
+int
+keyd_sign_handshake_send(int ch, const uint8_t *client_hello, size_t chlen,
+    const uint8_t *sh_core, size_t shcorelen)
+{
+	struct wbuf b;
+
+	if (keyd_hs_id != 0)
+		return -1;
+	wbuf_init(&b, IPC_MAX_BODY);
+	wbuf_put_str32(&b, client_hello, chlen);
+	wbuf_put_str32(&b, sh_core, shcorelen);
+	keyd_hs_id = keyd_request(ch, KEYD_SIGN_HANDSHAKE, &b,
+	    "sign handshake");
+	wbuf_free(&b);
+	return keyd_hs_id == 0 ? -1 : 0;
+}
+
+int
+keyd_sign_handshake_recv(int ch, uint8_t *sig, size_t *siglen)
+{
+	uint32_t id = keyd_hs_id;
+
+	if (id == 0)
+		return -1;
+	keyd_hs_id = 0;
+	if (keyd_reply(ch, id, KEYD_SIGN_HANDSHAKE_OK, "sign handshake") == -1)
+		return -1;
+	return reply_sig(sig, siglen, "sign handshake");
+}
+
 int
 keyd_sign_handshake(int ch, const uint8_t *client_hello, size_t chlen,
     const uint8_t *sh_core, size_t shcorelen, uint8_t *sig, size_t *siglen)
 {
-	struct wbuf b;
-	int rc = -1;
-
-	wbuf_init(&b, IPC_MAX_BODY);
-	wbuf_put_str32(&b, client_hello, chlen);
-	wbuf_put_str32(&b, sh_core, shcorelen);
-	if (keyd_call(ch, KEYD_SIGN_HANDSHAKE, &b, KEYD_SIGN_HANDSHAKE_OK,
-	    "sign handshake") == 0)
-		rc = reply_sig(sig, siglen, "sign handshake");
-	wbuf_free(&b);
-	return rc;
+	if (keyd_sign_handshake_send(ch, client_hello, chlen, sh_core,
+	    shcorelen) == -1)
+		return -1;
+	return keyd_sign_handshake_recv(ch, sig, siglen);
 }
 
 int

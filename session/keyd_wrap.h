@@ -27,7 +27,13 @@ int	keyd_nonce(int ch, uint8_t server_nonce[SC_NONCE_LEN],
 /*
  * server_sig over H1 of the CLIENT_HELLO payload and SERVER_HELLO core
  * (once, after keyd_nonce).  *siglen: capacity (SC_MAX_SIG) in, length out.
+ * keyd_sign_handshake_send asks, keyd_sign_handshake_recv takes the reply
+ * (the worker checks the client's certificate in between, while keyd
+ * signs); keyd_sign_handshake does both.
  */
+int	keyd_sign_handshake_send(int ch, const uint8_t *client_hello,
+	    size_t chlen, const uint8_t *sh_core, size_t shcorelen);
+int	keyd_sign_handshake_recv(int ch, uint8_t *sig, size_t *siglen);
 int	keyd_sign_handshake(int ch, const uint8_t *client_hello, size_t chlen,
 	    const uint8_t *sh_core, size_t shcorelen, uint8_t *sig,
 	    size_t *siglen);

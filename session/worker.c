@@ -307,6 +307,33 @@ handshake(void)
 		    "no common protocol version (client offers %u..%u, "
 		    "server speaks %u)", ch.min_version, ch.max_version,
 		    SC_PROTO_VERSION);
+
+	/* keyd picks the server nonce and session id for this channel. */
+	memset(&sh, 0, sizeof(sh));
+	sh.version = SC_PROTO_VERSION;
+	if (keyd_nonce(WORKER_FD_KEYD, sh.server_nonce, sh.session_id) == -1)
+		refuse(SC_E_INTERNAL, "internal_error", "keyd: no nonce");
+	hex_encode(sh.session_id, SC_SESSION_ID_LEN, w.sid_hex);
+	eph = w.eph;
+	w.eph = NULL;
+	memcpy(sh.server_kex, w.kex, sizeof(sh.server_kex));
+	sh.cert = w.cert_der;
+	sh.certlen = w.cert_derlen;
+	if (sc_sh_core_encode(&core, &sh) == -1)
+		refuse(SC_E_INTERNAL, "internal_error", "encode SERVER_HELLO");
+	/*
+	 * keyd signs while this process parses and checks the client's
+	 * certificate (OpenSSL 3's key decoder, chain, CRL, purpose): on two
+	 * CPUs the two take the time of one, as a TLS server checks the
+	 * client's certificate after its own flight.  The signature covers
+	 * only the two hellos and is thrown away unless the certificate
+	 * passes.  The price: a hello with a bad certificate now costs keyd
+	 * one signature, as one with a good certificate always did
+	 * (max_startups and max_per_source bound both).
+	 */
+	if (keyd_sign_handshake_send(WORKER_FD_KEYD, f1.payload, f1.len,
+	    core.data, core.len) == -1)
+		refuse(SC_E_INTERNAL, "internal_error", "keyd: no signature");
 	if ((w.peer = pki_cert_from_der(ch.cert, ch.certlen, reason,
 	    sizeof(reason))) == NULL)
 		refuse(SC_E_BAD_CERT, "cert_rejected",
@@ -328,22 +355,7 @@ handshake(void)
 	    sc_rsa_key_ok(peer_pub) == -1)
 		refuse(SC_E_BAD_CERT, "cert_rejected",
 		    "client certificate: key must be RSA of 2048..4096 bits");
-
-	/* keyd picks the server nonce and session id for this channel. */
-	memset(&sh, 0, sizeof(sh));
-	sh.version = SC_PROTO_VERSION;
-	if (keyd_nonce(WORKER_FD_KEYD, sh.server_nonce, sh.session_id) == -1)
-		refuse(SC_E_INTERNAL, "internal_error", "keyd: no nonce");
-	hex_encode(sh.session_id, SC_SESSION_ID_LEN, w.sid_hex);
-	eph = w.eph;
-	w.eph = NULL;
-	memcpy(sh.server_kex, w.kex, sizeof(sh.server_kex));
-	sh.cert = w.cert_der;
-	sh.certlen = w.cert_derlen;
-	if (sc_sh_core_encode(&core, &sh) == -1)
-		refuse(SC_E_INTERNAL, "internal_error", "encode SERVER_HELLO");
-	if (keyd_sign_handshake(WORKER_FD_KEYD, f1.payload, f1.len, core.data,
-	    core.len, ssig, &ssiglen) == -1)
+	if (keyd_sign_handshake_recv(WORKER_FD_KEYD, ssig, &ssiglen) == -1)
 		refuse(SC_E_INTERNAL, "internal_error", "keyd: no signature");
 	sh.sig = ssig;
 	sh.siglen = ssiglen;
