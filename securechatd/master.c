@@ -867,8 +867,16 @@ zygote_start(void)
 		close(sv[1]);
 		return -1;
 	}
-	if (pid == 0)
+	if (pid == 0) {
+		/*
+		 * Every library's symbols bound once in the zygote, not
+		 * lazily in each worker it forks (a lookup and a page copy
+		 * per first call).  Not for executed workers: the lookups
+		 * would be paid on every exec.
+		 */
+		(void)setenv("LD_BIND_NOW", "1", 1);
 		child_exec(&sv[1], 1, ZYGOTE_FD_CTL, session_program(), argv);
+	}
 	close(sv[1]);
 	zyg.pid = pid;
 	zyg.ctl = sv[0];

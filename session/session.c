@@ -180,10 +180,16 @@ main(int argc, char **argv)
 	/*
 	 * The worker uses libcrypto's built-in default provider only: no
 	 * openssl.cnf to find, parse and apply in every connection (and
-	 * nothing to read from a file after the drop into the jail).
+	 * nothing to read from a file after the drop into the jail).  No
+	 * OPENSSL_cleanup() at exit: freeing every provider, method and
+	 * cache object would write to pages a forked worker shares with
+	 * the zygote, about a hundred copy-on-write faults per connection
+	 * for memory the exit returns anyway.  The session's own secrets
+	 * are wiped where they are used, not by that cleanup.
 	 */
 	if (OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG |
-	    OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS, NULL) != 1)
+	    OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS | OPENSSL_INIT_NO_ATEXIT,
+	    NULL) != 1)
 		fatalx("OpenSSL initialisation failed");
 
 	if ((rc = ipc_recv(ctlfd, &msg, 0)) != 1)

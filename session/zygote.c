@@ -37,6 +37,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -151,6 +152,12 @@ spare_fork(struct sc_config *conf)
 	}
 	if (ipc_socketpair(sv) == -1)
 		return -1;
+	/*
+	 * Small chunks this process freed sit in malloc's fast bins; the
+	 * first large allocation in a worker would merge them all, writing
+	 * to (copying) every page they are on.  Merged here once instead.
+	 */
+	(void)malloc_trim(0);
 	pid = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
 	if (pid == 0) {
 		close(sv[0]);
