@@ -1070,5 +1070,7 @@ csession_free(struct csession *cs)
 	X509_free(cs->cert);
 	X509_free(cs->peer_cert);
 	EVP_PKEY_free(cs->key);
+	/* The RSA cache must not keep our key alive after us. */
+	sc_rsa_forget();
 	freezero(cs, sizeof(*cs));
 }

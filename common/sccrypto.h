@@ -72,6 +72,12 @@ int	sc_rsa_sign(EVP_PKEY *key, const uint8_t *msg, size_t msglen,
 /* 0 if sig is a valid signature of msg under pub, else -1. */
 int	sc_rsa_verify(EVP_PKEY *pub, const uint8_t *msg, size_t msglen,
 	    const uint8_t *sig, size_t siglen);
+/*
+ * Drop the cached RSA contexts (and their key references) of
+ * sc_rsa_sign and sc_rsa_verify: a client calls it when it is done with
+ * its key, so the key is not kept alive by the cache.
+ */
+void	sc_rsa_forget(void);
 /* 0 if key is RSA with SC_MIN_RSA_BITS..4096 bits. */
 int	sc_rsa_key_ok(EVP_PKEY *key);
 

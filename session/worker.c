@@ -1302,6 +1302,8 @@ worker_warm(void)
 	OPENSSL_cleanse(pt, sizeof(pt));
 	EVP_PKEY_free(eph);
 	EVP_PKEY_free(pub);
+	/* Workers verify their own peer's key: no context to inherit. */
+	sc_rsa_forget();
 }
 
 /*

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include <cmocka.h>
 
 #include <openssl/evp.h>
+#include <openssl/rsa.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
@@ -285,6 +287,117 @@ test_rsa(void **state)
 	assert_int_equal(sc_rsa_sign(small, msg, sizeof(msg), sig, &siglen),
 	    -1);
 	EVP_PKEY_free(small);
+}
+
+/* The signature of msg by key through OpenSSL's one-shot API directly. */
+static size_t
+direct_sign(EVP_PKEY *key, const uint8_t *msg, size_t len, uint8_t *sig)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	EVP_PKEY_CTX *pctx = NULL;
+	size_t n = SC_MAX_SIG;
+
+	assert_non_null(md);
+	assert_int_equal(EVP_DigestSignInit(md, &pctx, EVP_sha256(), NULL,
+	    key), 1);
+	assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING),
+	    1);
+	assert_int_equal(EVP_DigestSign(md, sig, &n, msg, len), 1);
+	EVP_MD_CTX_free(md);
+	return n;
+}
+
+struct signer {
+	pthread_t	 th;
+	EVP_PKEY	*key[2];
+	int		 bad;
+};
+
+static void *
+signer_run(void *arg)
+{
+	struct signer *sg = arg;
+	uint8_t sig[SC_MAX_SIG], msg[32];
+	size_t n;
+	int i;
+
+	for (i = 0; i < 40; i++) {
+		memset(msg, i, sizeof(msg));
+		n = sizeof(sig);
+		if (sc_rsa_sign(sg->key[i & 1], msg, sizeof(msg), sig, &n) != 0 ||
+		    sc_rsa_verify(sg->key[i & 1], msg, sizeof(msg), sig, n) !=
+		    0 || sc_rsa_verify(sg->key[(i + 1) & 1], msg, sizeof(msg),
+		    sig, n) != -1)
+			sg->bad++;
+	}
+	return NULL;
+}
+
+/*
+ * sc_rsa_sign and sc_rsa_verify keep a context for the last key: the
+ * signatures are those of OpenSSL's one-shot API, a change of key is
+ * seen, a key freed by its owner while cached is not confused with a
+ * new one, and threads signing at once with different keys all get
+ * valid signatures.
+ */
+static void
+test_rsa_cache(void **state)
+{
+	struct signer sg[4];
+	EVP_PKEY *k1, *k2;
+	uint8_t sig[SC_MAX_SIG], want[SC_MAX_SIG];
+	const uint8_t msg[] = "cached statement";
+	size_t n, wn;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 3; i++) {
+		EVP_PKEY *key = i == 1 ? fx.cli_key : fx.srv_key;
+
+		n = sizeof(sig);
+		assert_int_equal(sc_rsa_sign(key, msg, sizeof(msg), sig, &n),
+		    0);
+		wn = direct_sign(key, msg, sizeof(msg), want);
+		assert_int_equal(n, wn);
+		assert_memory_equal(sig, want, n);
+		assert_int_equal(sc_rsa_verify(X509_get0_pubkey(i == 1 ?
+		    fx.cli : fx.srv), msg, sizeof(msg), sig, n), 0);
+		assert_int_equal(sc_rsa_verify(X509_get0_pubkey(i == 1 ?
+		    fx.srv : fx.cli), msg, sizeof(msg), sig, n), -1);
+	}
+
+	/* Freed by its owner while cached, then a new key. */
+	k1 = rsa_key(2048);
+	n = sizeof(sig);
+	assert_int_equal(sc_rsa_sign(k1, msg, sizeof(msg), sig, &n), 0);
+	EVP_PKEY_free(k1);
+	k2 = rsa_key(2048);
+	assert_ptr_not_equal(k1, k2);	/* the cache still holds k1 */
+	n = sizeof(sig);
+	assert_int_equal(sc_rsa_sign(k2, msg, sizeof(msg), sig, &n), 0);
+	wn = direct_sign(k2, msg, sizeof(msg), want);
+	assert_memory_equal(sig, want, wn);
+	assert_int_equal(sc_rsa_verify(k2, msg, sizeof(msg), sig, n), 0);
+	sc_rsa_forget();
+	/* After forget: works the same, and k2 is ours alone to free. */
+	n = sizeof(sig);
+	assert_int_equal(sc_rsa_sign(k2, msg, sizeof(msg), sig, &n), 0);
+	assert_memory_equal(sig, want, wn);
+	sc_rsa_forget();
+	EVP_PKEY_free(k2);
+
+	for (i = 0; i < 4; i++) {
+		sg[i].key[0] = i & 1 ? fx.srv_key : fx.cli_key;
+		sg[i].key[1] = i & 1 ? fx.cli_key : fx.other_key;
+		sg[i].bad = 0;
+		assert_int_equal(pthread_create(&sg[i].th, NULL, signer_run,
+		    &sg[i]), 0);
+	}
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(sg[i].th, NULL), 0);
+		assert_int_equal(sg[i].bad, 0);
+	}
+	sc_rsa_forget();
 }
 
 /* ---- records ---- */
@@ -1060,6 +1173,7 @@ main(void)
 		cmocka_unit_test(test_hkdf_rfc5869),
 		cmocka_unit_test(test_aes_cbc),
 		cmocka_unit_test(test_rsa),
+		cmocka_unit_test(test_rsa_cache),
 		cmocka_unit_test(test_seal_open),
 		cmocka_unit_test(test_tamper),
 		cmocka_unit_test(test_stale),
