@@ -544,24 +544,15 @@ test_lying_zygote(void **state)
 	struct scenv fenv;
 	struct csession_err err;
 	struct csession *cs;
-	char self[PATH_MAX], dir[PATH_MAX], keyd[PATH_MAX + 16];
-	char sess[PATH_MAX + 16], modef[PATH_MAX + 16], reason[600];
+	char keyd[PATH_MAX + 16], modef[PATH_MAX + 16], reason[600];
 	pid_t keyd_pid, w;
-	ssize_t n;
 
 	(void)state;
 	memset(&fenv, 0, sizeof(fenv));
 	assert_int_equal(scenv_setup(&fenv, "atk-zygfake"), 0);
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	assert_true(n > 0);
-	self[n] = '\0';
 	/* keyd as it is, "session" this program: next to keyd_path. */
-	snprintf(dir, sizeof(dir), "%s/libexec", fenv.dir);
-	assert_int_equal(mkdir(dir, 0755), 0);
-	snprintf(keyd, sizeof(keyd), "%s/keyd", dir);
-	snprintf(sess, sizeof(sess), "%s/session", dir);
-	assert_int_equal(symlink(tu_bin("keyd"), keyd), 0);
-	assert_int_equal(symlink(self, sess), 0);
+	assert_int_equal(scenv_libexec(&fenv, tu_bin("keyd"), NULL, keyd,
+	    sizeof(keyd)), 0);
 	snprintf(modef, sizeof(modef), "%s/zygote-mode", fenv.dir);
 	set_mode(modef, "foreign");
 	assert_int_equal(setenv("SC_TEST_ZYGOTE_MODE", modef, 1), 0);

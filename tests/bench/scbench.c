@@ -1860,6 +1860,18 @@ cmdline_has(pid_t pid, const char *needle)
 	return strstr(buf, needle) != NULL;
 }
 
+/* One more instance of a pool: its memory added to the pool's sums. */
+static void
+pool_mem_add(pid_t pid, long pd, long *pdsum, long *rss, unsigned int *n)
+{
+	if (*pdsum < 0)
+		*pdsum = 0;
+	if (pd > 0)
+		*pdsum += pd;
+	*rss += rollup_kb(pid, "Rss");
+	(*n)++;
+}
+
 static void
 measure_memory(struct bench *b, void *arg)
 {
@@ -1884,23 +1896,14 @@ measure_memory(struct bench *b, void *arg)
 			continue;
 		exe_name(pid, name, sizeof(name));
 		pd = rollup_kb(pid, "Private_Dirty");
-		if (strcmp(name, "keyd") == 0) {
-			/* keyd_processes instances: their sum. */
-			if (m->keyd_pd < 0)
-				m->keyd_pd = 0;
-			if (pd > 0)
-				m->keyd_pd += pd;
-			m->keyd_rss += rollup_kb(pid, "Rss");
-			m->n_keyd++;
-		} else if (strcmp(name, "authd") == 0) {
-			/* authd_processes instances: their sum. */
-			if (m->authd_pd < 0)
-				m->authd_pd = 0;
-			if (pd > 0)
-				m->authd_pd += pd;
-			m->authd_rss += rollup_kb(pid, "Rss");
-			m->n_authd++;
-		} else if (strcmp(name, "session") == 0 &&
+		/* keyd_processes and authd_processes instances: sums. */
+		if (strcmp(name, "keyd") == 0)
+			pool_mem_add(pid, pd, &m->keyd_pd, &m->keyd_rss,
+			    &m->n_keyd);
+		else if (strcmp(name, "authd") == 0)
+			pool_mem_add(pid, pd, &m->authd_pd, &m->authd_rss,
+			    &m->n_authd);
+		else if (strcmp(name, "session") == 0 &&
 		    cmdline_has(pid, "zygote")) {
 			/* Not a worker: the process they are forked from. */
 			m->zygote_pd = pd;

@@ -44,15 +44,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <netinet/in.h>
-#include <arpa/inet.h>
-
 #include "authd/authd.h"
 #include "keyd/keyd.h"
 #include "buf.h"
 #include "csession.h"
 #include "fakeauthd.h"
 #include "faultutil.h"
+#include "hostile.h"
 #include "ipc.h"
 #include "proto.h"
 #include "scenv.h"
@@ -574,25 +572,6 @@ fake_keyd(void)
 	return 0;
 }
 
-static int
-connect_port(int port)
-{
-	struct sockaddr_in sin;
-	int fd;
-
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static void
 set_mode(const char *path, const char *mode)
 {
@@ -608,26 +587,17 @@ static void
 test_keyd_forged_by_other_instance(void **state)
 {
 	struct scenv fenv;
-	char self[PATH_MAX], dir[PATH_MAX], keyd[PATH_MAX + 16];
-	char sess[PATH_MAX + 16], modef[PATH_MAX + 16];
+	char keyd[PATH_MAX + 16], modef[PATH_MAX + 16];
 	pid_t w[3];
-	ssize_t n;
 	int fd[3], i;
 
 	(void)state;
 	assert_int_equal(scenv_stop_daemon(&env), 0);
 	memset(&fenv, 0, sizeof(fenv));
 	assert_int_equal(scenv_setup(&fenv, "kpoolfake"), 0);
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	assert_true(n > 0);
-	self[n] = '\0';
 	/* keyd this program, "session" the real one: next to keyd_path. */
-	snprintf(dir, sizeof(dir), "%s/libexec", fenv.dir);
-	assert_int_equal(mkdir(dir, 0755), 0);
-	snprintf(keyd, sizeof(keyd), "%s/keyd", dir);
-	snprintf(sess, sizeof(sess), "%s/session", dir);
-	assert_int_equal(symlink(self, keyd), 0);
-	assert_int_equal(symlink(tu_bin("session"), sess), 0);
+	assert_int_equal(scenv_libexec(&fenv, NULL, tu_bin("session"), keyd,
+	    sizeof(keyd)), 0);
 	snprintf(modef, sizeof(modef), "%s/keyd-mode", fenv.dir);
 	set_mode(modef, "forge");
 	assert_int_equal(setenv("SC_TEST_KEYD_MODE", modef, 1), 0);
@@ -642,7 +612,7 @@ test_keyd_forged_by_other_instance(void **state)
 
 	/* Two connections, one per instance; the second one's forges. */
 	for (i = 0; i < 2; i++) {
-		fd[i] = connect_port(fenv.port);
+		fd[i] = hostile_connect(fenv.port);
 		assert_true(fd[i] != -1);
 		w[i] = fu_wait_new_child(fenv.pid, "worker [", w, (size_t)i,
 		    10);
@@ -660,7 +630,7 @@ test_keyd_forged_by_other_instance(void **state)
 
 	/* Its own session: the worker is killed. */
 	set_mode(modef, "own");
-	fd[2] = connect_port(fenv.port);
+	fd[2] = hostile_connect(fenv.port);
 	assert_true(fd[2] != -1);
 	assert_int_equal(fu_audit_wait(&fenv, 1, 20,
 	    "\"event\":\"worker_killed\"", "refused by keyd", NULL), 0);

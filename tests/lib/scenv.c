@@ -354,6 +354,28 @@ scenv_conf_set(struct scenv *e, const char *keyword, const char *value)
 }
 
 int
+scenv_libexec(struct scenv *e, const char *keyd_prog,
+    const char *session_prog, char *keyd, size_t keydlen)
+{
+	char self[PATH_MAX], dir[PATH_MAX], sess[PATH_MAX + 16];
+	ssize_t n;
+
+	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) <= 0)
+		return -1;
+	self[n] = '\0';
+	if (snprintf(dir, sizeof(dir), "%s/libexec", e->dir) >=
+	    (int)sizeof(dir) || snprintf(keyd, keydlen, "%s/keyd", dir) >=
+	    (int)keydlen)
+		return -1;
+	snprintf(sess, sizeof(sess), "%s/session", dir);
+	if (mkdir(dir, 0755) == -1 ||
+	    symlink(keyd_prog != NULL ? keyd_prog : self, keyd) == -1 ||
+	    symlink(session_prog != NULL ? session_prog : self, sess) == -1)
+		return -1;
+	return 0;
+}
+
+int
 scenv_stop_daemon(struct scenv *e)
 {
 	int st = 0, i;

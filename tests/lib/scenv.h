@@ -79,6 +79,16 @@ int	scenv_client(struct scenv *, struct tu_result *, const char *who,
  * 0 or -1.
  */
 int	scenv_conf_set(struct scenv *, const char *keyword, const char *value);
+/*
+ * A stand-in helper directory for tests that let the master run this
+ * very program in a helper's place: <dir>/libexec with "keyd" and
+ * "session" (the master looks for the worker program next to
+ * keyd_path), each a symlink to the given program or, for NULL, to this
+ * test program.  The "keyd" path goes to keyd (for scenv_conf_set).
+ * 0 or -1.
+ */
+int	scenv_libexec(struct scenv *, const char *keyd_prog,
+	    const char *session_prog, char *keyd, size_t keydlen);
 /* Path of a file in the CA directory ("alice.pem"). */
 const char *scenv_ca_file(struct scenv *, const char *name);
 /* The audit log's content (malloc'd, "" when missing). */
